@@ -1,0 +1,3 @@
+from actionlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Errors that say what was wrong with which input."""
+
+from __future__ import annotations
+
+
+class ActionlensError(Exception):
+    """Base class for the platform's own errors."""
+
+
+class ConfigurationError(ActionlensError):
+    """A setting, binary or service the platform needs is missing or wrong."""
+
+
+class InputError(ActionlensError):
+    """An input file, row or argument is malformed; the message names it."""
+
+
+class VideoError(ActionlensError):
+    """Something went wrong for one video; carries its id."""
+
+    def __init__(self, video_id: str, message: str):
+        super().__init__(f"[{video_id}] {message}")
+        self.video_id = video_id
+        self.reason = message
+
+
+class SourceUnavailable(VideoError):
+    """The source will not give this video (private, removed, 404, not a video): final."""
+
+
+class TransientVideoError(VideoError):
+    """A failure that may pass (network, truncated download, upload): retried with backoff."""
+
+
+class AlreadyExists(ActionlensError):
+    """A create-only write found the object already stored."""

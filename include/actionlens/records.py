@@ -1,0 +1,85 @@
+"""Typed records that flow between stages, validated where outside text comes in."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from actionlens.errors import InputError
+
+VIDEO_ID_PATTERN = r"[A-Za-z0-9_-]{11}"
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+
+
+def validate_video_id(value: object) -> str:
+    """Return `value` if it is an 11-character YouTube id, else raise InputError.
+
+    Nothing else may reach yt-dlp, a URL or a file path.
+    """
+    if not isinstance(value, str) or not _VIDEO_ID.fullmatch(value):
+        raise InputError(f"video id {value!r} is not 11 characters of [A-Za-z0-9_-]")
+    return value
+
+
+class VideoState(StrEnum):
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    STORED = "stored"
+    UNAVAILABLE = "unavailable"
+    FAILED = "failed"
+
+
+class SourceRow(BaseModel):
+    """One HowTo100M manifest row."""
+
+    video_id: str
+    category_1: str
+    category_2: str
+    rank: int
+    task_id: str
+    task_name: str | None = None
+
+
+class ClipFacts(BaseModel):
+    """What the normalised clip is, as probed after normalisation."""
+
+    uri: str
+    sha256: str
+    size_bytes: int
+    duration: float
+    fps: float
+    width: int
+    height: int
+    video_codec: str
+    pix_fmt: str
+    audio_codec: str | None = None
+
+
+class TranscriptSegment(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class AcquireOutcome(BaseModel):
+    """The result of acquiring one video, as reported by a batch."""
+
+    video_id: str
+    state: VideoState
+    error: str | None = None
+    clip: ClipFacts | None = None
+    seconds: float = 0.0
+
+
+class BatchReport(BaseModel):
+    """What one acquire batch did; also the XCom a batch task returns."""
+
+    outcomes: list[AcquireOutcome] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def ids(self, state: VideoState) -> list[str]:
+        return [o.video_id for o in self.outcomes if o.state == state]

