@@ -7,6 +7,7 @@ writes its JSON result where the runner collects it (a pod's /airflow/xcom/retur
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -17,60 +18,30 @@ from actionlens.errors import ActionlensError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
+# Modules that register commands with @command; a new stage adds its module here.
+COMMAND_MODULES = (
+    "actionlens.store.commands",
+    "actionlens.acquire.commands",
+)
 
-def command(name: str, help: str):
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+def command(name: str, help: str, arguments: Arguments | None = None):
     """Register a step; its function takes parsed args and returns a JSON-able result."""
 
     def wrap(fn):
         fn.help = help
+        fn.arguments = arguments
         COMMANDS[name] = fn
         return fn
 
     return wrap
 
 
-def _ids(value: str) -> list[str]:
+def video_ids(value: str) -> list[str]:
+    """Parse `--videos a,b,c` (each id is validated where it is used)."""
     return [v for v in (s.strip() for s in value.split(",")) if v]
-
-
-@command("plan-acquire", "select tonight's ids, register them, print the batches")
-def _plan_acquire(args: argparse.Namespace) -> dict:
-    from actionlens.acquire.run import plan
-    from actionlens.settings import get_settings
-
-    return plan(get_settings(), budget=args.budget).as_dict()
-
-
-@command("acquire", "download, normalise and store a batch of videos")
-def _acquire(args: argparse.Namespace) -> dict:
-    from actionlens.acquire.run import acquire_batch
-    from actionlens.settings import get_settings
-
-    report = acquire_batch(get_settings(), _ids(args.videos))
-    return report.model_dump(mode="json")
-
-
-@command("ledger", "print the ledger's counts by state")
-def _ledger(args: argparse.Namespace) -> dict:
-    from actionlens.acquire.ledger import summary
-    from actionlens.settings import get_settings
-    from actionlens.store.mongo import VIDEOS, connect
-
-    return summary(connect(get_settings())[VIDEOS])
-
-
-@command("mongo", "start, stop or show the embedded mongod")
-def _mongo(args: argparse.Namespace) -> dict:
-    from actionlens.settings import get_settings
-    from actionlens.store.embedded import EmbeddedMongo
-
-    settings = get_settings()
-    server = EmbeddedMongo(settings.home / "mongo", mongod_bin=settings.mongod_bin)
-    if args.action == "start":
-        return {"uri": server.start()}
-    if args.action == "stop":
-        return {"stopped": server.stop()}
-    return {"running": server.running(), "uri": server.uri if server.running() else None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,15 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--result-file", type=Path, help="also write the JSON result here")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
     for name, fn in COMMANDS.items():
         p = sub.add_parser(name, help=fn.help)
-        p.add_argument("--result-file", type=Path, default=argparse.SUPPRESS)
-        if name == "acquire":
-            p.add_argument("--videos", required=True, help="comma-separated video ids")
-        if name == "plan-acquire":
-            p.add_argument("--budget", type=int, default=None)
-        if name == "mongo":
-            p.add_argument("action", choices=["start", "stop", "status"])
+        if fn.arguments:
+            fn.arguments(p)
     return parser
 
 

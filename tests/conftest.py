@@ -1,0 +1,104 @@
+"""Shared fixtures: a throwaway mongod, GCS emulator, Airflow home and generated media.
+
+Airflow reads its configuration when first imported, so its environment is set here,
+before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+for _name in [n for n in os.environ if n.startswith("ACTIONLENS_")]:
+    del os.environ[_name]  # tests build their settings explicitly
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="actionlens-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def mongod(tmp_path_factory):
+    """A mongod of our own on a free loopback port; yields its URI."""
+    from actionlens.store.embedded import EmbeddedMongo
+
+    server = EmbeddedMongo(tmp_path_factory.mktemp("mongod"))
+    uri = server.start()
+    yield uri
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, mongod):
+    """Settings for one test: its own database, bucket folder and home."""
+    from actionlens.settings import Settings
+
+    return Settings(
+        home=tmp_path / "home",
+        mongo_uri=mongod,
+        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
+        bucket=str(tmp_path / "bucket"),
+        duckdb_path=str(tmp_path / "warehouse.duckdb"),
+    )
+
+
+@pytest.fixture
+def db(settings):
+    from actionlens.store.mongo import connect
+
+    database = connect(settings)
+    yield database
+    database.client.drop_database(database.name)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg():
+    from actionlens.media import ffmpeg_binary
+
+    return ffmpeg_binary()
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint():
+    """The GCS emulator (gcp-storage-emulator) over real HTTP on loopback.
+
+    It ignores preconditions such as if_generation_match: tests must not take its
+    silence as proof that one was enforced.
+    """
+    from gcp_storage_emulator.server import create_server
+
+    from actionlens.store.embedded import free_port
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="actionlens-test")
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """An Airflow metadata database (SQLite) migrated once per session."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
