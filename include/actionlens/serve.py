@@ -5,16 +5,22 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from collections import Counter
 from pathlib import Path
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.hits[self.path] += 1
+        super().do_GET()
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         pass
 
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    hits: Counter
 
     def handle_error(self, request, client_address) -> None:
         # yt-dlp opens a URL, reads its head and hangs up: not an error worth printing.
@@ -27,7 +33,12 @@ class StaticServer:
     def __init__(self, root: Path, port: int = 0):
         handler = functools.partial(_Handler, directory=str(root))
         self.httpd = _Server(("127.0.0.1", port), handler)
+        self.httpd.hits = Counter()  # GET requests by path, to prove what was fetched
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def hits(self) -> Counter:
+        return self.httpd.hits
 
     @property
     def url(self) -> str:

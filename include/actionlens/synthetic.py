@@ -89,8 +89,9 @@ def render_clip(
             x = int((k * 4) % max(1, width - side))
             y = height // 2 - side // 2
             img[y : y + side, x : x + side] = 255 - np.array(scene.colour, dtype=np.uint8)
-            noise = rng.integers(-6, 7, size=(height // 8, width // 8, 1), dtype=np.int16)
-            img = np.clip(img.astype(np.int16) + np.kron(noise, np.ones((8, 8, 1), np.int16)), 0, 255)
+            noise = rng.integers(-6, 7, size=(-(-height // 8), -(-width // 8), 1), dtype=np.int16)
+            noise = np.kron(noise, np.ones((8, 8, 1), np.int16))[:height, :width]
+            img = np.clip(img.astype(np.int16) + noise, 0, 255)
             frames.append(img.astype(np.uint8))
     total = len(frames) / fps_f
     path.parent.mkdir(parents=True, exist_ok=True)
