@@ -108,6 +108,23 @@ class AgreementSettings(BaseModel):
     fiftyone_app_url: str = "http://127.0.0.1:5151"
 
 
+class SegmentSettings(BaseModel):
+    """Stage 1 (hierarchical temporal segmentation): embedder backend, sampling, batching."""
+
+    backend: str = "pixels"  # a name in actionlens.segment.embed.EMBEDDERS: pixels | vjepa2
+    weights: str | None = None  # local directory of a V-JEPA 2 checkpoint (vjepa2 only)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    sample_every: int = Field(4, ge=1)  # keep 1 of every N decoded frames
+    window: int = Field(64, ge=2)  # sampled frames per encoder window
+    stride: int = Field(8, ge=1)  # sampled frames between window starts
+    batch_size: int = Field(4, ge=1)  # windows per encoder forward pass
+    min_leaf_seconds: float = 0.5
+    decode_threads: int = 0  # 0: let the decoder pick
+    batch_videos: int = Field(8, ge=1)  # videos per mapped segment task (model loads once)
+    backlog_limit: int = 400  # stored-but-unsegmented videos picked up per DAG run
+    max_attempts: int = 3
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ACTIONLENS_", env_nested_delimiter="__", extra="forbid"
@@ -127,6 +144,7 @@ class Settings(BaseSettings):
     runner: Literal["local", "kubernetes"] = "local"
     pods: PodSettings = Field(default_factory=PodSettings)
     acquire: AcquireSettings = Field(default_factory=AcquireSettings)
+    segment: SegmentSettings = Field(default_factory=SegmentSettings)
     agreement: AgreementSettings = Field(default_factory=AgreementSettings)
 
     @classmethod
