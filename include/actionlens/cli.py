@@ -22,6 +22,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 COMMAND_MODULES = (
     "actionlens.store.commands",
     "actionlens.acquire.commands",
+    "actionlens.reference.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]
