@@ -125,6 +125,41 @@ class SegmentSettings(BaseModel):
     max_attempts: int = 3
 
 
+class ModelSpec(BaseModel):
+    """One model of a stage: a backend name (actionlens.models registry) and what it loads."""
+
+    backend: str  # transcript | extractive | openai | transformers
+    model_id: str
+    endpoint: str | None = None  # None: models.endpoint (openai backend)
+    weights: str | None = None  # local directory (transformers); None: models.weights_dir/model_id
+    max_new_tokens: int = Field(1024, ge=1)
+
+
+class ModelSettings(BaseModel):
+    """Model backends of stages 2 and 3 and how they are reached (shared by later stages)."""
+
+    captioner: ModelSpec = Field(
+        default_factory=lambda: ModelSpec(backend="transcript", model_id="transcript-baseline")
+    )
+    aggregator: ModelSpec = Field(
+        default_factory=lambda: ModelSpec(
+            backend="extractive", model_id="extractive-baseline", max_new_tokens=4096
+        )
+    )
+    endpoint: str = "http://127.0.0.1:8000/v1"  # any OpenAI-compatible chat-completions API
+    api_key: str | None = None
+    weights_dir: str = "var/models"
+    concurrency: int = Field(16, ge=1)  # requests in flight per process (openai)
+    timeout_seconds: float = 300.0
+    retries: int = Field(4, ge=0)  # extra attempts on 429/5xx/timeouts
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    reasoning_effort: str | None = None  # sent as-is when set (e.g. "high" for gpt-oss)
+    batch_size: int = Field(8, ge=1)  # sequences per generate() call (transformers)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_videos: int = Field(8, ge=1)  # videos per mapped caption/aggregate task
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ACTIONLENS_", env_nested_delimiter="__", extra="forbid"
@@ -146,6 +181,7 @@ class Settings(BaseSettings):
     acquire: AcquireSettings = Field(default_factory=AcquireSettings)
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     agreement: AgreementSettings = Field(default_factory=AgreementSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
 
     @classmethod
     def settings_customise_sources(
