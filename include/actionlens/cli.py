@@ -22,7 +22,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 COMMAND_MODULES = (
     "actionlens.store.commands",
     "actionlens.acquire.commands",
+    "actionlens.segment.commands",
     "actionlens.reference.commands",
+    "actionlens.agreement.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]
