@@ -45,7 +45,7 @@ def test_lexical_empty_texts():
 def test_lexical_batch_equals_pairwise_exactly():
     a = ["kitten", "", "N/A", "Whisk the eggs", "x" * 500]
     b = ["sitting", "", "n/a ", "whisk eggs", "x" * 499 + "y"]
-    assert lexical_batch(a, b).tolist() == [lexical_similarity(x, y) for x, y in zip(a, b)]
+    assert lexical_batch(a, b).tolist() == [lexical_similarity(x, y) for x, y in zip(a, b, strict=True)]
 
 
 def test_semantic_cosine_is_floored_at_zero():
