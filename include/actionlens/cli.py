@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "actionlens.segment.commands",
     "actionlens.reference.commands",
     "actionlens.agreement.commands",
+    "actionlens.warehouse.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]

@@ -178,3 +178,43 @@ def write_parquet(records: Iterable[dict[str, Any]], path: str | Path) -> Path:
         con.close()
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def opinion(reference: dict[str, Any], rng: random.Random, agree: bool) -> dict[str, Any]:
+    """A second opinion on a node: the reference lightly edited, or an unrelated answer."""
+    if not agree:
+        return annotation(rng)
+
+    def edit(text: str | None) -> str | None:
+        if not text or text == "N/A":
+            return text
+        words = text.split()
+        i = rng.randrange(len(words))
+        words[i] = rng.choice(WORDS)
+        return " ".join(words)
+
+    return {
+        group: {k: edit(v) for k, v in (reference.get(group) or {}).items()}
+        for group in ("summary", "action")
+    }
+
+
+def add_opinions(db, sources: dict[str, float], seed: int = 0) -> int:
+    """Give every node with a `gpt` annotation an opinion per source.
+
+    `sources` maps a source name to its probability of agreeing with the reference.
+    """
+    from pymongo import UpdateOne
+
+    rng = random.Random(seed)
+    ops = []
+    for node in db["nodes"].find({"annotations.gpt": {"$exists": True}}):
+        ref = node["annotations"]["gpt"]
+        fields = {
+            f"annotations.{name}": opinion(ref, rng, rng.random() < p)
+            for name, p in sources.items()
+        }
+        ops.append(UpdateOne({"_id": node["_id"]}, {"$set": fields}))
+    if ops:
+        db["nodes"].bulk_write(ops, ordered=False)
+    return len(ops)

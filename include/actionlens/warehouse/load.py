@@ -1,0 +1,113 @@
+"""MongoDB → raw warehouse tables, replaced per video in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from actionlens.agreement.score import SCORES, TEMPORAL_SCORES
+from actionlens.settings import Settings
+from actionlens.warehouse.backends import Warehouse, open_warehouse
+from actionlens.warehouse.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+
+def _row(table: str, values: dict) -> tuple:
+    return tuple(values.get(c) for c in TABLES[table])
+
+
+def video_row(doc: dict, now: datetime) -> tuple:
+    meta = doc.get("metadata") or {}
+    source = doc.get("source") or {}
+    clip = doc.get("clip") or {}
+    return _row(
+        "raw_videos",
+        {
+            "video_id": doc["_id"],
+            "title": meta.get("title"),
+            "description": meta.get("description"),
+            "duration_seconds": meta.get("duration"),
+            "upload_date": meta.get("upload_date"),
+            "view_count": meta.get("view_count"),
+            "like_count": meta.get("like_count"),
+            "category_1": source.get("category_1"),
+            "category_2": source.get("category_2"),
+            "task_id": source.get("task_id"),
+            "task_name": doc.get("task_name"),
+            "state": doc.get("state"),
+            "clip_uri": clip.get("uri"),
+            "clip_duration_seconds": clip.get("duration"),
+            "fps": clip.get("fps"),
+            "created_at": doc.get("created_at"),
+            "updated_at": doc.get("updated_at"),
+            "loaded_at": now,
+        },
+    )
+
+
+def node_row(doc: dict, now: datetime) -> tuple:
+    return _row(
+        "raw_nodes",
+        {
+            "node_id": doc["_id"],
+            "video_id": doc.get("video_id"),
+            "segmenter": doc.get("segmenter"),
+            "parent_id": doc.get("parent_id"),
+            "level": doc.get("level"),
+            "start_seconds": doc.get("start"),
+            "end_seconds": doc.get("end"),
+            "annotation_sources": ",".join(
+                sorted(k for k, v in (doc.get("annotations") or {}).items() if v)
+            ),
+            "caption_sources": ",".join(
+                sorted(k for k, v in (doc.get("captions") or {}).items() if v)
+            ),
+            "loaded_at": now,
+        },
+    )
+
+
+def score_row(table: str, doc: dict, now: datetime) -> tuple:
+    return _row(table, {**doc, "loaded_at": now})
+
+
+def load_videos(
+    settings: Settings, video_ids: Sequence[str] | None = None, warehouse: Warehouse | None = None
+) -> dict:
+    """Copy the videos' ledger, nodes and scores into the raw tables (all videos when None)."""
+    from actionlens.store.mongo import NODES, VIDEOS, connect
+
+    db = connect(settings)
+    if video_ids is None:
+        video_ids = sorted(set(db[VIDEOS].distinct("_id")) | set(db[NODES].distinct("video_id")))
+    own = warehouse is None
+    wh = warehouse or open_warehouse(settings)
+    totals = dict.fromkeys(TABLES, 0) | {"videos": 0, "warehouse": settings.warehouse}
+    try:
+        wh.ensure_tables()
+        step = settings.agreement.videos_per_batch
+        for start in range(0, len(video_ids), step):
+            batch = list(video_ids[start : start + step])
+            now = datetime.now(UTC)
+            sel = {"video_id": {"$in": batch}}
+            rows = {
+                "raw_videos": [video_row(d, now) for d in db[VIDEOS].find({"_id": {"$in": batch}})],
+                "raw_nodes": [node_row(d, now) for d in db[NODES].find(sel)],
+                "raw_node_scores": [
+                    score_row("raw_node_scores", d, now) for d in db[SCORES].find(sel)
+                ],
+                "raw_temporal_scores": [
+                    score_row("raw_temporal_scores", d, now) for d in db[TEMPORAL_SCORES].find(sel)
+                ],
+            }
+            wh.replace(batch, rows)
+            totals["videos"] += len(batch)
+            for table, data in rows.items():
+                totals[table] += len(data)
+            log.info("loaded %d videos into %s", totals["videos"], settings.warehouse)
+    finally:
+        if own:
+            wh.close()
+    return totals

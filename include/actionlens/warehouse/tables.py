@@ -1,0 +1,77 @@
+"""The raw tables: names, columns and portable SQL types (DuckDB and Postgres)."""
+
+from __future__ import annotations
+
+TEXT, INT, FLOAT, TS = "varchar", "bigint", "double precision", "timestamp with time zone"
+
+TABLES: dict[str, dict[str, str]] = {
+    "raw_videos": {
+        "video_id": TEXT,
+        "title": TEXT,
+        "description": TEXT,
+        "duration_seconds": FLOAT,
+        "upload_date": TEXT,
+        "view_count": INT,
+        "like_count": INT,
+        "category_1": TEXT,
+        "category_2": TEXT,
+        "task_id": TEXT,
+        "task_name": TEXT,
+        "state": TEXT,
+        "clip_uri": TEXT,
+        "clip_duration_seconds": FLOAT,
+        "fps": FLOAT,
+        "created_at": TS,
+        "updated_at": TS,
+        "loaded_at": TS,
+    },
+    "raw_nodes": {
+        "node_id": TEXT,
+        "video_id": TEXT,
+        "segmenter": TEXT,
+        "parent_id": TEXT,
+        "level": INT,
+        "start_seconds": FLOAT,
+        "end_seconds": FLOAT,
+        "annotation_sources": TEXT,
+        "caption_sources": TEXT,
+        "loaded_at": TS,
+    },
+    "raw_node_scores": {
+        "video_id": TEXT,
+        "node_id": TEXT,
+        "segmenter": TEXT,
+        "level": INT,
+        "field": TEXT,
+        "source_a": TEXT,
+        "source_b": TEXT,
+        "lexical": FLOAT,
+        "semantic": FLOAT,
+        "scorer_version": TEXT,
+        "scored_at": TS,
+        "loaded_at": TS,
+    },
+    "raw_temporal_scores": {
+        "video_id": TEXT,
+        "segmenter_a": TEXT,
+        "segmenter_b": TEXT,
+        "tolerance_seconds": FLOAT,
+        "segments_a": INT,
+        "segments_b": INT,
+        "boundary_precision": FLOAT,
+        "boundary_recall": FLOAT,
+        "boundary_f1": FLOAT,
+        "mean_best_iou": FLOAT,
+        "scorer_version": TEXT,
+        "scored_at": TS,
+        "loaded_at": TS,
+    },
+}
+
+
+def create_statements(schema: str) -> list[str]:
+    out = [f'create schema if not exists "{schema}"']
+    for name, columns in TABLES.items():
+        cols = ", ".join(f'"{c}" {t}' for c, t in columns.items())
+        out.append(f'create table if not exists "{schema}"."{name}" ({cols})')
+    return out
