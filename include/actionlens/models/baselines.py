@@ -38,6 +38,7 @@ class TranscriptCaptioner:
     """Captions a span with the ASR text that overlaps it (context: span, transcript)."""
 
     baseline = True
+    needs_frames = False  # it reads no pixels, so stages skip decoding for it
 
     def __init__(self, spec: ModelSpec, models: ModelSettings | None = None):
         self.model_id = spec.model_id

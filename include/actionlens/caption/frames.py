@@ -1,0 +1,84 @@
+"""Which frames each node is captioned from, and decoding them in one pass over the clip.
+
+Leaves: the middle frame at the clip's own resolution. Every node: 32 evenly spaced
+frames of its own span (the centres of 32 equal bins) resized to 320x320.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from actionlens.media import MediaError
+
+FRAMES_PER_SEGMENT = 32
+FRAME_SIZE = 320
+
+
+def segment_times(start: float, end: float, n: int = FRAMES_PER_SEGMENT) -> list[float]:
+    """`n` times evenly spaced over [start, end]: the centre of each of n equal bins."""
+    step = (end - start) / n
+    return [start + (i + 0.5) * step for i in range(n)]
+
+
+def middle_time(start: float, end: float) -> float:
+    return (start + end) / 2
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    time: float
+    size: tuple[int, int] | None  # (width, height), None for the decoded size
+
+
+def decode_at(path: Path, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
+    """The frame shown at each requested time (the last frame starting at or before it),
+    RGB uint8, resized as asked, decoding the clip once. Frames shared by several
+    requests of the same size are converted once and shared."""
+    import av
+
+    order = sorted(range(len(requests)), key=lambda i: requests[i].time)
+    out: list[np.ndarray | None] = [None] * len(requests)
+    cache: dict[tuple[int, tuple[int, int] | None], np.ndarray] = {}
+
+    def convert(frame, index: int, size: tuple[int, int] | None) -> np.ndarray:
+        key = (index, size)
+        if key not in cache:
+            if size is None:
+                cache[key] = frame.to_ndarray(format="rgb24")
+            else:
+                cache[key] = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+        return cache[key]
+
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path.name} could not be opened ({exc})", "not_video") from exc
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{path.name} has no video stream", "not_video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        k = 0  # next request (in time order) to serve
+        prev, prev_index = None, -1
+        for index, frame in enumerate(container.decode(stream)):
+            if k == len(order):
+                break
+            t = frame.time if frame.time is not None else 0.0
+            while k < len(order) and requests[order[k]].time < t:
+                i = order[k]
+                # Before the first frame, the first frame is what is shown.
+                src, src_index = (prev, prev_index) if prev is not None else (frame, index)
+                out[i] = convert(src, src_index, requests[i].size)
+                k += 1
+            prev, prev_index = frame, index
+        if prev is None:
+            raise MediaError(f"{path.name} has no decodable frame", "truncated")
+        while k < len(order):
+            i = order[k]
+            out[i] = convert(prev, prev_index, requests[i].size)
+            k += 1
+    return [o for o in out if o is not None]
