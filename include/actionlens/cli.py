@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "actionlens.store.commands",
     "actionlens.acquire.commands",
     "actionlens.segment.commands",
+    "actionlens.caption.commands",
+    "actionlens.aggregate.commands",
     "actionlens.reference.commands",
     "actionlens.agreement.commands",
     "actionlens.warehouse.commands",

@@ -47,6 +47,8 @@ def content_parts(message: Message) -> str | list[dict[str, Any]]:
     """A message in the chat-completions wire format."""
     if isinstance(message.content, str):
         return message.content
+    if all(isinstance(p, str) for p in message.content):
+        return "".join(message.content)  # text-only turns as plain strings, as every server takes
     parts: list[dict[str, Any]] = []
     for part in message.content:
         if isinstance(part, str):
