@@ -1,0 +1,16 @@
+select
+    node_id || '|' || field || '|' || source_a || '|' || source_b as node_score_id,
+    video_id,
+    node_id,
+    segmenter,
+    cast(level as integer) as node_level,
+    field,
+    source_a,
+    source_b,
+    source_a || '__' || source_b as pair_name,
+    cast(lexical as {{ dbt.type_float() }}) as lexical,
+    cast(semantic as {{ dbt.type_float() }}) as semantic,
+    scorer_version,
+    scored_at,
+    loaded_at
+from {{ source('actionlens', 'raw_node_scores') }}

@@ -1,0 +1,20 @@
+select
+    video_id,
+    title,
+    description,
+    cast(duration_seconds as {{ dbt.type_float() }}) as metadata_duration_seconds,
+    {{ parse_yyyymmdd('upload_date') }} as upload_date,
+    view_count,
+    like_count,
+    category_1,
+    category_2,
+    task_id,
+    task_name,
+    state as ledger_state,
+    clip_uri,
+    cast(clip_duration_seconds as {{ dbt.type_float() }}) as clip_duration_seconds,
+    cast(fps as {{ dbt.type_float() }}) as clip_fps,
+    created_at,
+    updated_at,
+    loaded_at
+from {{ source('actionlens', 'raw_videos') }}

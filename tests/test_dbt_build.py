@@ -1,0 +1,136 @@
+"""dbt build (models, data tests, unit tests) on DuckDB and on the local Postgres.
+
+One build per adapter, shared by the module's tests: dbt invocations are slow.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from actionlens.agreement.score import score_videos
+from actionlens.reference.action100m import import_files
+from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
+from actionlens.settings import Settings
+from actionlens.warehouse.dbt import run_dbt
+from actionlens.warehouse.load import load_videos
+from test_agreement_scores import fake_embedder
+
+pytestmark = pytest.mark.integration
+IDS = [f"dbtvideo{i:03d}" for i in range(4)]
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _prepare(settings: Settings, tmp) -> int:
+    """Import, add opinions, score and load; returns the node score count in MongoDB."""
+    from actionlens.store.mongo import connect
+
+    path = write_parquet(
+        [make_record(v, duration=30.0 + 10 * i) for i, v in enumerate(IDS)], tmp / "a.parquet"
+    )
+    import_files(settings, [str(path)])
+    db = connect(settings)
+    add_opinions(db, {"qwen3vl": 0.8, "molmo2": 0.3})
+    score_videos(settings, IDS, embedder=fake_embedder())
+    load_videos(settings)
+    return db.scores.count_documents({})
+
+
+@pytest.fixture(scope="module")
+def duckdb_build(mongod, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dbt-duckdb")
+    settings = Settings(
+        home=tmp / "home",
+        mongo_uri=mongod,
+        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
+        duckdb_path=str(tmp / "warehouse.duckdb"),
+    )
+    n_scores = _prepare(settings, tmp)
+    done = run_dbt(settings, ["build"], target_path=tmp / "target")
+    yield settings, n_scores, done.stdout
+    from actionlens.store.mongo import connect
+
+    connect(settings).client.drop_database(settings.mongo_db)
+
+
+@pytest.fixture(scope="module")
+def postgres_build(mongod, tmp_path_factory):
+    import psycopg2
+
+    tmp = tmp_path_factory.mktemp("dbt-postgres")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    settings = Settings(
+        home=tmp / "home",
+        mongo_uri=mongod,
+        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
+        warehouse="postgres",
+        postgres_dsn=PG_DSN,
+        agreement={"raw_schema": f"{schema}_raw"},
+    )
+    try:
+        n_scores = _prepare(settings, tmp)
+        done = run_dbt(settings, ["build"], schema=schema, target_path=tmp / "target")
+        yield settings, schema, n_scores, done.stdout
+    finally:
+        con = psycopg2.connect(PG_DSN)
+        with con, con.cursor() as cur:
+            for s in (schema, f"{schema}_raw"):
+                cur.execute(f'drop schema if exists "{s}" cascade')
+        con.close()
+
+
+def _duck(settings, sql):
+    import duckdb
+
+    con = duckdb.connect(str(settings.path(settings.duckdb_path)), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_duckdb_build_passes_with_unit_tests(duckdb_build):
+    _, _, log = duckdb_build
+    assert "ERROR=0" in log and "WARN=0" in log
+    assert "9 unit tests" in log  # every tag rule ran as a dbt unit test
+
+
+def test_duckdb_marts_cover_every_score(duckdb_build):
+    settings, n_scores, _ = duckdb_build
+    assert _duck(settings, "select count(*) from analytics.fct_node_agreement")[0][0] == n_scores
+    videos = _duck(
+        settings, "select count(*), count(distinct video_id) from analytics.fct_video_confidence"
+    )
+    assert videos[0] == (len(IDS), len(IDS))
+    assert _duck(settings, "select count(*) from analytics.dim_videos")[0][0] == len(IDS)
+    tiers = {
+        r[0] for r in _duck(settings, "select distinct tier from analytics.fct_node_agreement")
+    }
+    assert tiers <= {"root", "mid"} and "root" in tiers  # gpt never annotates leaves
+    trend = _duck(settings, "select sum(n_scores) from analytics.fct_daily_confidence_trend")
+    assert trend[0][0] == n_scores
+
+
+def test_duckdb_tags_match_the_scores(duckdb_build):
+    settings, _, _ = duckdb_build
+    rows = _duck(
+        settings,
+        "select qwen3vl_semantic, molmo2_semantic, tags from analytics.fct_video_confidence",
+    )
+    for qwen, molmo, tags in rows:
+        assert ("qwen3vl_agrees" in tags) == (qwen >= 0.6)
+        assert ("triple_disagreement" in tags) == (qwen < 0.5 and molmo < 0.5)
+
+
+def test_postgres_build_matches_duckdb_counts(postgres_build):
+    import psycopg2
+
+    settings, schema, n_scores, log = postgres_build
+    assert "ERROR=0" in log
+    con = psycopg2.connect(PG_DSN)
+    with con, con.cursor() as cur:
+        cur.execute(f'select count(*) from "{schema}".fct_node_agreement')
+        assert cur.fetchone()[0] == n_scores
+        cur.execute(f'select count(*) from "{schema}".fct_video_confidence')
+        assert cur.fetchone()[0] == len(IDS)
+    con.close()
