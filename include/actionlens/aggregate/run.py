@@ -198,3 +198,21 @@ def aggregate_batch(
         return Aggregator(settings, model, captions=captions).run(video_ids, segmenter=segmenter, force=force)
     finally:
         model.close()
+
+
+def merge_aggregate_reports(reports: list[dict | None]) -> dict[str, Any]:
+    """Fold aggregate batch results (XComs; None for a batch that died) into ids and counts."""
+    annotated: list[str] = []
+    failed: list[str] = []
+    counts = {"nodes": 0, "invalid": 0, "errors": 0, "batches_lost": 0}
+    for report in reports:
+        if report is None:
+            counts["batches_lost"] += 1
+            continue
+        annotated += report.get("annotated") or []
+        failed += report.get("failed") or []
+        counts["nodes"] += int(report.get("nodes") or 0)
+        for v in report.get("videos") or []:
+            counts["invalid"] += int(v.get("invalid") or 0)
+            counts["errors"] += int(v.get("errors") or 0)
+    return {"annotated": sorted(set(annotated)), "failed": sorted(set(failed)), "counts": counts}

@@ -251,3 +251,23 @@ def caption_batch(
         return Captioner(settings, model).run(video_ids, segmenter=segmenter, force=force)
     finally:
         model.close()
+
+
+def batch_arguments(video_ids: list[str], size: int) -> list[list[str]]:
+    """One `--videos a,b,…` argument list per batch of at most `size` ids (order kept)."""
+    ids = list(dict.fromkeys(video_ids))
+    return [["--videos", ",".join(ids[i : i + size])] for i in range(0, len(ids), size)]
+
+
+def merge_caption_reports(reports: list[dict | None]) -> dict[str, Any]:
+    """Fold caption batch results (XComs; None for a batch that died) into ids and counts."""
+    captioned: list[str] = []
+    failed: list[str] = []
+    lost = 0
+    for report in reports:
+        if report is None:
+            lost += 1
+            continue
+        captioned += report.get("captioned") or []
+        failed += report.get("failed") or []
+    return {"captioned": sorted(set(captioned)), "failed": sorted(set(failed)), "batches_lost": lost}

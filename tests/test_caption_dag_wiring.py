@@ -1,0 +1,56 @@
+"""caption → aggregate → publish_annotations as wired by orchestration.stages."""
+
+from __future__ import annotations
+
+from actionlens.caption.run import batch_arguments, merge_caption_reports
+from actionlens.aggregate.run import merge_aggregate_reports
+
+
+def test_batches_keep_order_and_drop_duplicates():
+    assert batch_arguments(["a", "b", "a", "c"], 2) == [["--videos", "a,b"], ["--videos", "c"]]
+    assert batch_arguments([], 8) == []
+
+
+def test_reports_merge_with_lost_batches():
+    merged = merge_caption_reports([{"captioned": ["b", "a"], "failed": ["c"]}, None])
+    assert merged == {"captioned": ["a", "b"], "failed": ["c"], "batches_lost": 1}
+    agg = merge_aggregate_reports([{"annotated": ["a"], "nodes": 3, "videos": [{"invalid": 1, "errors": 0}]}, None])
+    assert agg["annotated"] == ["a"] and agg["counts"] == {"nodes": 3, "invalid": 1, "errors": 0, "batches_lost": 1}
+
+
+def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
+    import pendulum
+    from airflow.sdk import dag, task
+
+    from actionlens.orchestration.assets import ANNOTATIONS
+    from actionlens.orchestration.stages import caption_and_aggregate
+    from actionlens.settings import ModelSpec
+
+    settings.models.captioner = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
+
+    @dag(dag_id="wiring", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+    def wiring():
+        @task
+        def segmented() -> dict:
+            return {"segmented": ["abcDEF12345"]}
+
+        caption_and_aggregate(segmented(), settings=settings)
+
+    d = wiring()
+    tasks = d.task_dict
+    assert set(tasks) == {"segmented", "plan_captions", "caption", "plan_aggregate", "aggregate", "publish_annotations"}
+    assert tasks["caption"].upstream_task_ids == {"plan_captions"}
+    assert tasks["plan_aggregate"].upstream_task_ids == {"caption"}
+    assert tasks["aggregate"].upstream_task_ids == {"plan_aggregate"}
+    assert tasks["publish_annotations"].upstream_task_ids == {"aggregate"}
+    assert [o.name for o in tasks["publish_annotations"].outlets] == [ANNOTATIONS.name]
+    assert tasks["caption"].partial_kwargs["step"] == "caption"
+    assert tasks["aggregate"].partial_kwargs["step"] == "aggregate"
+
+
+def test_only_in_process_models_ask_for_a_gpu():
+    from actionlens.orchestration.stages import needs_gpu
+    from actionlens.settings import ModelSettings, ModelSpec
+
+    assert needs_gpu(ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"))
+    assert not needs_gpu(ModelSettings().captioner) and not needs_gpu(ModelSpec(backend="openai", model_id="m"))
