@@ -1,0 +1,1 @@
+"""Stage 1: hierarchical temporal segmentation (decode, embed, Ward tree, store)."""
