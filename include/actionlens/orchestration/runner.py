@@ -110,6 +110,19 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
     }
 
 
+def pod_operator(
+    step: str, *, task_id: str, arguments: list[str], gpu: bool = False,
+    settings: Settings | None = None, **kwargs: Any,
+):
+    """One concrete pod task (unmapped), e.g. for a single-batch step or a spec test."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    settings = settings or get_settings()
+    return KubernetesPodOperator(
+        task_id=task_id, arguments=arguments, **_pod_kwargs(step, gpu, settings), **kwargs
+    )
+
+
 def heavy_step(
     step: str, *, task_id: str, gpu: bool = False, settings: Settings | None = None, **kwargs: Any
 ):

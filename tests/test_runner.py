@@ -1,0 +1,106 @@
+"""The heavy-step factory: the same arguments become a GPU pod or a local subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from actionlens.orchestration.runner import (
+    POD_RESULT_FILE,
+    LocalStepOperator,
+    heavy_step,
+    pod_operator,
+    step_command,
+)
+from actionlens.settings import Settings
+
+
+FAKE_KUBECONFIG = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
+    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_kubernetes_connection(monkeypatch):
+    """A connection that parses but points nowhere: building a pod needs no cluster."""
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
+
+
+def k8s_settings(**pods) -> Settings:
+    return Settings(runner="kubernetes", pods=pods)
+
+
+def test_gpu_pod_spec_is_built_offline_with_limits_selector_and_tolerations():
+    op = pod_operator("segment", task_id="segment", gpu=True, settings=k8s_settings(),
+                      arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"])
+    pod = op.build_pod_request_obj()
+    container = pod.spec.containers[0]
+    assert container.image == Settings().pods.gpu_image and ":" in container.image
+    assert container.command == ["python", "-m", "actionlens", "--result-file", POD_RESULT_FILE, "segment"]
+    assert container.args == ["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"]
+    assert container.resources.limits == {"nvidia.com/gpu": "1"}
+    assert pod.spec.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    [tol] = pod.spec.tolerations
+    assert (tol.key, tol.operator, tol.effect) == ("nvidia.com/gpu", "Exists", "NoSchedule")
+    assert pod.spec.service_account_name == "actionlens-runner"
+    assert container.env_from[0].secret_ref.name == "actionlens-settings"
+    assert op.deferrable is True
+    assert op.on_finish_action.value == "delete_succeeded_pod"
+    assert op.startup_timeout_seconds == 900 and op.schedule_timeout_seconds == 1800
+    assert op.do_xcom_push is True
+
+
+def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
+    op = pod_operator("acquire", task_id="acquire", gpu=False, settings=k8s_settings(),
+                      arguments=["--videos", "aaaaaaaaaa1"])
+    container = op.build_pod_request_obj().spec.containers[0]
+    assert container.image == Settings().pods.cpu_image
+    assert not (container.resources.limits or {}).get("nvidia.com/gpu")
+
+
+def test_pod_settings_come_from_settings():
+    op = pod_operator("segment", task_id="s", gpu=True, arguments=[],
+                      settings=k8s_settings(gpu_limit=2, namespace="ml", gpu_node_selector={"pool": "a100"}))
+    pod = op.build_pod_request_obj()
+    assert pod.metadata.namespace == "ml"
+    assert pod.spec.containers[0].resources.limits == {"nvidia.com/gpu": "2"}
+    assert pod.spec.node_selector == {"pool": "a100"}
+
+
+def test_factory_picks_the_operator_by_runner_setting():
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    assert heavy_step("acquire", task_id="a", settings=Settings(runner="local")).operator_class is LocalStepOperator
+    partial = heavy_step("acquire", task_id="a", settings=k8s_settings())
+    assert partial.operator_class is KubernetesPodOperator
+    assert partial.kwargs["cmds"] == step_command("acquire", POD_RESULT_FILE)
+
+
+def test_local_operator_runs_the_step_and_returns_its_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTIONLENS_HOME", str(tmp_path / "home"))
+    op = LocalStepOperator(task_id="t", step="mongo", arguments=["status"])
+    assert op.execute({}) == {"running": False, "uri": None}
+
+
+def test_local_operator_fails_when_the_step_fails(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTIONLENS_HOME", str(tmp_path / "home"))
+    op = LocalStepOperator(task_id="t", step="mongo", arguments=["explode"])
+    with pytest.raises(RuntimeError, match="exited with code 2"):
+        op.execute({})
+
+
+def test_cli_writes_the_result_file(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    env = {**os.environ, "ACTIONLENS_HOME": str(tmp_path / "home")}
+    subprocess.run([sys.executable, "-m", "actionlens", "--result-file", str(out), "mongo", "status"],
+                   check=True, env=env, capture_output=True)
+    assert json.loads(out.read_text()) == {"running": False, "uri": None}
