@@ -1,0 +1,64 @@
+"""
+### Tree of Captions (on new stored clips)
+
+Runs whenever `howto100m_acquire` announces new clips (`actionlens_stored_clips`).
+
+1. **plan_segment** takes the ids carried by the triggering asset events, plus stored
+   videos that still have no segment tree (or a retryable failure), and cuts them into
+   batches (`segment.batch_videos` each).
+2. **segment** (mapped over batches; a GPU pod in `kubernetes` mode, a subprocess in
+   `local` mode) decodes every 4th frame, embeds the frames (`segment.backend`: V-JEPA 2,
+   or the `pixels` CPU baseline), clusters them with chain-constrained Ward linkage and
+   writes the Action100M tree to MongoDB `nodes`.
+3. **segmented** gathers the ids that now have a tree, for the caption steps.
+
+**When it fails.** A video that fails never fails its batch: its ledger document says why
+(`stages.segment.error`); a clip without a video stream is final, other failures are
+retried by the next run (up to `segment.max_attempts`). A failed `segment` task means the
+batch itself broke (pod, weights or mongod): clearing it is safe, trees are replaced,
+never duplicated.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from actionlens.orchestration.assets import STORED_CLIPS
+from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
+from actionlens.orchestration.runner import heavy_step
+
+
+@dag(
+    dag_id="tree_of_captions",
+    schedule=[STORED_CLIPS],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*BASE_TAGS, "segment", "captions"],
+    doc_md=__doc__,
+)
+def tree_of_captions():
+    @task
+    def plan_segment(triggering_asset_events=None) -> list[list[str]]:
+        """Announced ids plus the unsegmented backlog; one argument list per batch."""
+        from actionlens.segment.run import ids_from_events, plan_batches
+        from actionlens.settings import get_settings
+
+        batches = plan_batches(get_settings(), ids_from_events(triggering_asset_events or {}))
+        return [["--videos", ",".join(batch)] for batch in batches]
+
+    segment = heavy_step("segment", task_id="segment", gpu=True).expand(arguments=plan_segment())
+
+    @task(trigger_rule="all_done")
+    def segmented(reports) -> dict:
+        """Ids that now have a tree (and counts by outcome), for the caption steps."""
+        from actionlens.segment.run import merge_reports
+
+        return merge_reports(list(reports or []))
+
+    trees = segmented(segment.output)  # noqa: F841 - caption steps chain after `trees`
+
+
+tree_of_captions()

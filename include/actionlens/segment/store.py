@@ -1,0 +1,162 @@
+"""The tree in MongoDB `nodes`, the segment stage on the ledger, and the Action100M export.
+
+A tree is addressed by (video_id, segmenter version). Writing one replaces that tree:
+nodes it no longer has are deleted, the rest upserted on their deterministic ids, so a
+rerun converges and never duplicates; fields later stages add to a surviving node
+(captions, annotations) are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from actionlens.segment.tree import Node
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+STAGE = "segment"
+TREE_INDEX = "tree_level_start_unique"
+
+
+def ensure_node_indexes(nodes: Collection) -> None:
+    """In a tree no two nodes share a level and start: enforce it per tree.
+
+    Only on trees this stage built (they carry `frames`); imported trees are checked
+    by their importer and must not be rejected here.
+    """
+    from pymongo import ASCENDING
+
+    nodes.create_index(
+        [("video_id", ASCENDING), ("segmenter", ASCENDING), ("level", ASCENDING), ("start", ASCENDING)],
+        unique=True, name=TREE_INDEX, partialFilterExpression={"frames": {"$exists": True}},
+    )
+
+
+def node_document(node: Node, video_id: str, segmenter: str, index: int, now: datetime) -> dict[str, Any]:
+    """The structural fields of one node as stored (later stages add their own)."""
+    return {
+        "video_id": video_id,
+        "segmenter": segmenter,
+        "parent_id": node.parent_id,
+        "level": node.level,
+        "start": node.start,
+        "end": node.end,
+        "order": index,  # breadth-first position, (level, start)
+        "children": list(node.children),
+        "leaf": node.is_leaf,
+        "frames": [node.lo, node.hi],
+        "updated_at": now,
+    }
+
+
+def replace_tree(nodes: Collection, video_id: str, segmenter: str, tree: list[Node]) -> dict[str, int]:
+    """Make the stored tree of (video_id, segmenter) exactly `tree`."""
+    from pymongo import UpdateOne
+
+    now = datetime.now(UTC)
+    ids = [n.node_id for n in tree]
+    # Stale nodes go first: one of them may hold a (level, start) a new node takes.
+    removed = nodes.delete_many(
+        {"video_id": video_id, "segmenter": segmenter, "_id": {"$nin": ids}}
+    ).deleted_count
+    ops = [
+        UpdateOne(
+            {"_id": n.node_id},
+            {"$set": node_document(n, video_id, segmenter, i, now), "$setOnInsert": {"created_at": now}},
+            upsert=True,
+        )
+        for i, n in enumerate(tree)
+    ]
+    result = nodes.bulk_write(ops, ordered=False)
+    return {"nodes": len(tree), "inserted": result.upserted_count, "removed": removed}
+
+
+def mark_stage(
+    videos: Collection, video_id: str, *, state: str, backend: str, version: str,
+    error: str | None = None, retryable: bool = False, facts: dict[str, Any] | None = None,
+) -> None:
+    """Record `stages.segment` on the ledger document (attempts count failures)."""
+    now = datetime.now(UTC)
+    stage = {
+        "state": state, "segmenter": backend, "version": version, "at": now,
+        "error": error, "retryable": retryable, **(facts or {}),
+    }
+    update: dict[str, Any] = {"$set": {f"stages.{STAGE}.{k}": v for k, v in stage.items()}}
+    update["$set"]["updated_at"] = now
+    if state == "failed":
+        update["$inc"] = {f"stages.{STAGE}.attempts": 1}
+    else:
+        update["$set"][f"stages.{STAGE}.attempts"] = 0
+    videos.update_one({"_id": video_id}, update)
+
+
+def pending_ids(videos: Collection, *, limit: int, max_attempts: int) -> list[str]:
+    """Stored videos that have no segment stage yet, or a retryable failure left."""
+    query = {
+        "state": "stored",
+        "$or": [
+            {f"stages.{STAGE}": {"$exists": False}},
+            {
+                f"stages.{STAGE}.state": "failed",
+                f"stages.{STAGE}.retryable": True,
+                f"stages.{STAGE}.attempts": {"$lt": max_attempts},
+            },
+        ],
+    }
+    cursor = videos.find(query, {"_id": 1}).sort([("_id", 1)]).limit(limit)
+    return [d["_id"] for d in cursor]
+
+
+# Action100M node fields and where this platform keeps them on a node document
+# (the same places actionlens.reference writes the released annotations to).
+_CAPTION_FIELDS = {
+    "plm_action": ("actions", "plm"),
+    "plm_caption": ("captions", "plm"),
+    "llama3_caption": ("captions", "llama3"),
+}
+
+
+def _dig(doc: dict, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def export_tree(db: Database, video_id: str, segmenter: str | None = None) -> dict[str, Any]:
+    """A video's tree as an Action100M record: {video_uid, segmenter, nodes: [...]}.
+
+    `segmenter` defaults to the version on the video's segment stage. Fields the
+    platform has not produced yet are null.
+    """
+    from actionlens.errors import InputError
+    from actionlens.store.mongo import NODES, VIDEOS
+
+    if segmenter is None:
+        video = db[VIDEOS].find_one({"_id": video_id}, {f"stages.{STAGE}": 1}) or {}
+        segmenter = _dig(video, ("stages", STAGE, "version"))
+        if not segmenter:
+            raise InputError(f"[{video_id}] has no segment stage: run `actionlens segment` first")
+    cursor = db[NODES].find({"video_id": video_id, "segmenter": segmenter}).sort(
+        [("level", 1), ("start", 1)]
+    )
+    nodes = []
+    for doc in cursor:
+        row = {
+            "node_id": doc["_id"],
+            "parent_id": doc.get("parent_id"),
+            "level": int(doc["level"]),
+            "start": float(doc["start"]),
+            "end": float(doc["end"]),
+        }
+        for name, path in _CAPTION_FIELDS.items():
+            row[name] = _dig(doc, path)
+        row["gpt"] = _dig(doc, ("annotations", "gpt"))
+        nodes.append(row)
+    if not nodes:
+        raise InputError(f"[{video_id}] has no nodes for segmenter {segmenter!r}")
+    return {"video_uid": video_id, "segmenter": segmenter, "nodes": nodes}

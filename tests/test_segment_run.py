@@ -1,0 +1,154 @@
+"""The segment step against a real mongod and a local bucket: trees, stages, reruns,
+a broken clip in the batch, the Action100M export and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from actionlens.acquire.run import clip_key
+from actionlens.segment import store
+from actionlens.segment.run import Segmenter, merge_reports, plan_batches
+from actionlens.settings import environment_for
+from actionlens.store.mongo import NODES, VIDEOS
+from actionlens.store.storage import open_bucket
+from actionlens.synthetic import Scene, render_clip
+
+pytestmark = pytest.mark.integration
+
+GOOD, SHORT, AUDIO = "goodclip001", "shortclip01", "audioonly01"
+SCENES = [Scene(2.0, (200, 40, 40)), Scene(1.5, (40, 160, 60)), Scene(2.5, (40, 70, 200))]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, ffmpeg):
+    root = tmp_path_factory.mktemp("segment-media")
+    audio = root / "audio.mp4"
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         "sine=frequency=440:sample_rate=22050", "-t", "1", "-c:a", "aac", str(audio)],
+        check=True, capture_output=True,
+    )
+    return {
+        GOOD: render_clip(root / "good.mp4", SCENES, ffmpeg=ffmpeg, size=(128, 96)),
+        SHORT: render_clip(root / "short.mp4", [Scene(0.3, (90, 90, 90))], ffmpeg=ffmpeg, size=(128, 96)),
+        AUDIO: audio,
+    }
+
+
+@pytest.fixture
+def stored(settings, db, media):
+    """The clips in the bucket and `stored` on the ledger, as acquisition leaves them."""
+    bucket = open_bucket(settings.bucket_uri())
+    for vid, path in media.items():
+        info = bucket.upload(path, clip_key(vid))
+        db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": info.uri},
+                               "updated_at": datetime.now(UTC)})
+    return bucket
+
+
+def test_batch_builds_trees_and_records_stages(settings, db, stored):
+    report = Segmenter(settings, db=db, bucket=stored).run([GOOD, SHORT])
+    assert [o.state for o in report.outcomes] == ["done", "done"]
+    nodes = list(db[NODES].find({"video_id": GOOD}).sort([("order", 1)]))
+    assert len(nodes) == report.outcomes[0].nodes > 1
+    root = nodes[0]
+    assert root["parent_id"] is None and root["level"] == 0 and root["start"] == 0.0
+    assert root["end"] == pytest.approx(6.0, abs=0.05)
+    assert {n["segmenter"] for n in nodes} == {report.version}
+    assert "baseline-pixels" in report.version
+    # The scene cuts at 2.0 s and 3.5 s are node boundaries (±1 sampled frame).
+    edges = {n["start"] for n in nodes}
+    for cut in (2.0, 3.5):
+        assert min(abs(e - cut) for e in edges) <= 4 / 30 + 1e-6
+    stage = db[VIDEOS].find_one({"_id": GOOD})["stages"]["segment"]
+    assert stage["state"] == "done" and stage["segmenter"] == "pixels" and stage["version"] == report.version
+    assert stage["error"] is None and stage["nodes"] == len(nodes) and stage["at"] is not None
+    short = list(db[NODES].find({"video_id": SHORT}))
+    assert len(short) == 1 and short[0]["leaf"] and short[0]["end"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_clip_without_video_stream_fails_and_the_batch_goes_on(settings, db, stored):
+    report = Segmenter(settings, db=db, bucket=stored).run([AUDIO, GOOD])
+    bad, good = report.outcomes
+    assert bad.state == "failed" and "[audioonly01]" in bad.error and "no video stream" in bad.error
+    assert good.state == "done"
+    stage = db[VIDEOS].find_one({"_id": AUDIO})["stages"]["segment"]
+    assert stage["state"] == "failed" and "no video stream" in stage["error"]
+    assert stage["retryable"] is False and stage["attempts"] == 1
+    assert db[NODES].count_documents({"video_id": AUDIO}) == 0
+
+
+def test_rerun_replaces_the_tree_without_duplicates_and_keeps_captions(settings, db, stored):
+    seg = Segmenter(settings, db=db, bucket=stored)
+    first = seg.run([GOOD]).outcomes[0]
+    ids = sorted(d["_id"] for d in db[NODES].find({"video_id": GOOD}))
+    db[NODES].update_one({"_id": ids[0]}, {"$set": {"captions.ours": "a caption"}})
+    # A stale node of the same tree version (e.g. from an older decode) must disappear.
+    db[NODES].insert_one({"_id": "stale-node", "video_id": GOOD, "segmenter": seg.version,
+                          "level": 9, "start": 0.0, "end": 0.1, "frames": [0, 1]})
+    assert seg.run([GOOD]).outcomes[0].state == "skipped", "up to date: not recomputed"
+    again = seg.run([GOOD], force=True).outcomes[0]
+    assert again.state == "done" and again.nodes == first.nodes
+    assert sorted(d["_id"] for d in db[NODES].find({"video_id": GOOD})) == ids
+    assert db[NODES].find_one({"_id": ids[0]})["captions"]["ours"] == "a caption"
+
+
+def test_unknown_and_unstored_videos_are_reported_not_fatal(settings, db, stored):
+    db[VIDEOS].insert_one({"_id": "pendingvid1", "state": "pending"})
+    report = Segmenter(settings, db=db, bucket=stored).run(["pendingvid1", "notinledger", "bad id!", GOOD])
+    assert [o.state for o in report.outcomes] == ["skipped", "failed", "failed", "done"]
+    assert "acquire it first" in report.outcomes[0].error
+    assert "not in the ledger" in report.outcomes[1].error
+
+
+def test_plan_takes_announced_ids_then_the_backlog(settings, db, stored):
+    settings.segment.batch_videos = 2
+    Segmenter(settings, db=db, bucket=stored).run([AUDIO])  # final failure: not retried
+    batches = plan_batches(settings, [SHORT, "bad id!", SHORT], db=db)
+    assert batches == [[SHORT, GOOD]]
+    merged = merge_reports([{"segmenter": "pixels", "version": "v", "outcomes": [
+        {"video_id": GOOD, "state": "done", "nodes": 5},
+        {"video_id": SHORT, "state": "skipped", "nodes": 1},
+        {"video_id": AUDIO, "state": "failed"}]}, None])
+    assert merged == {"segmented": [GOOD, SHORT],
+                      "counts": {"done": 1, "skipped": 1, "failed": 1, "batch_lost": 1}}
+
+
+def test_export_follows_the_action100m_node_schema(settings, db, stored):
+    Segmenter(settings, db=db, bucket=stored).run([GOOD])
+    record = store.export_tree(db, GOOD)
+    assert record["video_uid"] == GOOD
+    nodes = record["nodes"]
+    assert set(nodes[0]) == {"node_id", "parent_id", "level", "start", "end", "plm_action",
+                             "plm_caption", "llama3_caption", "gpt"}
+    assert nodes[0]["parent_id"] is None and nodes[0]["plm_caption"] is None and nodes[0]["gpt"] is None
+    assert [(n["level"], n["start"]) for n in nodes] == sorted((n["level"], n["start"]) for n in nodes)
+    ids = {n["node_id"] for n in nodes}
+    assert all(n["parent_id"] in ids for n in nodes[1:])
+
+
+def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONLENS_")}
+    env.update(environment_for(settings))
+    result = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "actionlens", "--result-file", str(result), "segment",
+         "--videos", f"{GOOD},{AUDIO}"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(result.read_text())
+    assert [o["state"] for o in report["outcomes"]] == ["done", "failed"]
+    out = tmp_path / "tree.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "actionlens", "export-tree", "--video", GOOD, "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(json.loads(out.read_text())["nodes"]) == report["outcomes"][0]["nodes"]
