@@ -28,7 +28,6 @@ COMMAND_MODULES = (
     "actionlens.reference.commands",
     "actionlens.agreement.commands",
     "actionlens.warehouse.commands",
-    "actionlens.publish.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]
