@@ -113,32 +113,48 @@ class OpenAIChat:
         self.backoff = models.backoff_seconds
         self.backoff_max = models.backoff_max_seconds
         self.reasoning_effort = models.reasoning_effort
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = None
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
         if not requests:
             return []
         # JPEG encoding is CPU work: done once, before the event loop overlaps the waits.
         bodies = [payload(r, self.model_id, self.reasoning_effort) for r in requests]
-        return asyncio.run(self._all(bodies))
+        if self._loop is None:
+            # One loop and one client for the model's life: connections are kept alive
+            # across calls (e.g. the turns of a Self-Refine conversation).
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self._all(bodies))
 
     def close(self) -> None:
-        pass
+        if self._loop is not None:
+            if self._client is not None:
+                self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
+        self._loop = self._client = None
 
-    async def _all(self, bodies: list[dict[str, Any]]) -> list[Generation]:
+    def _http(self):
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        if self._client is None:
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._client = httpx.AsyncClient(
+                headers=headers,
+                limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+            )
+        return self._client
+
+    async def _all(self, bodies: list[dict[str, Any]]) -> list[Generation]:
+        client = self._http()
         gate = asyncio.Semaphore(self.concurrency)
-        async with httpx.AsyncClient(
-            headers=headers, limits=limits, timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
-        ) as client:
 
-            async def one(body: dict[str, Any]) -> Generation:
-                async with gate:
-                    return await self._with_retries(client, body)
+        async def one(body: dict[str, Any]) -> Generation:
+            async with gate:
+                return await self._with_retries(client, body)
 
-            return list(await asyncio.gather(*(one(b) for b in bodies)))
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
 
     async def _with_retries(self, client, body: dict[str, Any]) -> Generation:
         started = time.monotonic()
