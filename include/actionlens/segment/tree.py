@@ -44,7 +44,9 @@ def ward_chain(x: np.ndarray) -> Dendrogram:
     Merging a and b costs n_a·n_b/(n_a+n_b)·‖mean_a − mean_b‖², the rise in total
     within-cluster variance; the cheapest adjacent pair merges first (ties: earliest).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"frame vectors must be a non-empty (n, d) array, got shape {x.shape}")
     n = len(x)
@@ -57,21 +59,27 @@ def ward_chain(x: np.ndarray) -> Dendrogram:
         return Dendrogram(1, children, costs, span)
 
     # A cluster lives at the position of its first frame: mean, size, neighbours, node id.
+    # Embedder output (float32) stays float32: half the memory traffic on long videos.
     means = x.copy()
-    size = np.ones(n)
+    size = [1.0] * n
     node = list(range(n))
     right = list(range(1, n + 1))  # right[i] == n: no right neighbour
     left = list(range(-1, n - 1))
     version = [0] * n  # bumped on every merge so stale heap entries are skipped
     alive = [True] * n
 
-    gaps = 0.5 * np.einsum("ij,ij->i", means[1:] - means[:-1], means[1:] - means[:-1])
-    heap = [(float(c), i, i + 1, 0, 0) for i, c in enumerate(gaps)]
+    gaps = np.empty(n - 1)
+    for lo in range(0, n - 1, 4096):  # in chunks: no (n, d) temporaries
+        hi = min(n - 1, lo + 4096)
+        d = means[lo + 1 : hi + 1] - means[lo:hi]
+        gaps[lo:hi] = 0.5 * np.einsum("ij,ij->i", d, d)
+    heap = [(c, i, i + 1, 0, 0) for i, c in enumerate(gaps.tolist())]
     heapq.heapify(heap)
+    buf = np.empty(means.shape[1], dtype=means.dtype)
 
     def pair_cost(a: int, b: int) -> float:
-        d = means[a] - means[b]
-        return float(size[a] * size[b] / (size[a] + size[b]) * d.dot(d))
+        np.subtract(means[a], means[b], out=buf)
+        return size[a] * size[b] / (size[a] + size[b]) * float(buf.dot(buf))
 
     for step in range(n - 1):
         while True:
@@ -82,9 +90,12 @@ def ward_chain(x: np.ndarray) -> Dendrogram:
         children[step] = (node[a], node[b])
         costs[step] = c
         span[new] = (span[node[a], 0], span[node[b], 1])
-        # Fold b into a.
+        # Fold b into a: mean_a += (mean_b - mean_a) · n_b / (n_a + n_b), in place.
         total = size[a] + size[b]
-        means[a] = (size[a] * means[a] + size[b] * means[b]) / total
+        mean_a = means[a]
+        np.subtract(means[b], mean_a, out=buf)
+        buf *= size[b] / total
+        mean_a += buf
         size[a] = total
         alive[b] = False
         version[a] += 1
