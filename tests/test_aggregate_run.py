@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from actionlens.aggregate import prompt as P
 from actionlens.aggregate import run as agg
 from actionlens.caption.fixtures import small_tree
@@ -14,6 +13,8 @@ from actionlens.models import load_model
 from actionlens.models.loopback import LoopbackServer
 from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
+
+pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
 VID = "abcDEF12345"
 SOURCE = "cap-model"
@@ -162,3 +163,10 @@ def test_baselines_run_both_stages_end_to_end(settings, db):
     assert root["status"] == "ok" and root["summary"]["brief"] == "we crack the eggs."
     assert root["action"] == {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}
     assert db[VIDEOS].find_one({"_id": VID})["stages"]["aggregate"]["annotated"] == 2
+
+
+def test_a_tree_without_captions_fails_that_video_only(settings, db):
+    db[NODES].insert_many(small_tree(VID))
+    report = agg.aggregate_batch(settings, [VID, "zzzzzzzzzzz"])
+    assert report["failed"] == [VID, "zzzzzzzzzzz"] and report["nodes"] == 0
+    assert "run `caption` first" in report["videos"][0]["error"]

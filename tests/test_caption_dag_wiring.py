@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actionlens.caption.run import batch_arguments, merge_caption_reports
 from actionlens.aggregate.run import merge_aggregate_reports
+from actionlens.caption.run import batch_arguments, merge_caption_reports
 
 
 def test_batches_keep_order_and_drop_duplicates():
@@ -20,11 +20,10 @@ def test_reports_merge_with_lost_batches():
 
 def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
     import pendulum
-    from airflow.sdk import dag, task
-
     from actionlens.orchestration.assets import ANNOTATIONS
     from actionlens.orchestration.stages import caption_and_aggregate
     from actionlens.settings import ModelSpec
+    from airflow.sdk import dag, task
 
     settings.models.captioner = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
 

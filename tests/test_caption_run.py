@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from actionlens.caption import run as caption_run
 from actionlens.caption.fixtures import small_tree
 from actionlens.models import load_model, source_key
@@ -12,6 +11,8 @@ from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.store.storage import open_bucket
 from actionlens.synthetic import Scene, render_clip
+
+pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
 VID = "abcDEF12345"
 TRANSCRIPT = [
@@ -77,3 +78,19 @@ def test_a_video_without_a_tree_fails_alone(settings, stored):
     report = caption_run.caption_batch(settings, ["zzzzzzzzzzz", VID]).as_dict()
     assert report["failed"] == ["zzzzzzzzzzz"] and report["captioned"] == [VID]
     assert "segment" in report["videos"][0]["error"]
+
+
+def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tmp_path):
+    from actionlens.models.tiny import save_tiny_qwen3vl
+
+    weights = save_tiny_qwen3vl(tmp_path / "tiny-qwen3-vl")
+    settings.models.device = "cpu"
+    settings.models.captioner = ModelSpec(
+        backend="transformers", model_id="tiny/qwen3-vl", weights=str(weights), max_new_tokens=4
+    )
+    report = caption_run.caption_batch(settings, [VID]).as_dict()
+    assert report["captioned"] == [VID] and report["baseline"] is False
+    leaf = stored[NODES].find_one({"start": 8.0, "end": 12.0})["captions"]["tiny__qwen3-vl"]
+    assert leaf["status"] == "ok" and leaf["backend"] == "transformers"
+    assert isinstance(leaf["video"]["text"], str) and 1 <= leaf["video"]["usage"]["completion_tokens"] <= 4
+    assert leaf["frame"]["usage"]["prompt_tokens"] > 0

@@ -6,10 +6,11 @@ import time
 
 import numpy as np
 import pytest
-
 from actionlens.models import ChatRequest, Image, Video, load_model, user
 from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.settings import ModelSettings, ModelSpec
+
+pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
 
 def model_for(url: str, **overrides):

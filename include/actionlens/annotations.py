@@ -8,6 +8,7 @@ the same conversation for a batch of items at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -16,7 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from actionlens.models.base import ChatModel, ChatRequest, Generation, Message, Usage, assistant, user
+from actionlens.models.base import (
+    ChatModel,
+    ChatRequest,
+    Generation,
+    Message,
+    Usage,
+    assistant,
+    user,
+)
 
 NA = "N/A"
 _NA_SPELLINGS = {"n/a", "na", "n.a.", "none", "null", "not applicable", "-", ""}
@@ -99,10 +108,8 @@ def json_candidates(text: str) -> list[Any]:
     text = _THINK.sub("", text)
     found: list[Any] = []
     for block in reversed(_FENCE.findall(text)):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             found.append(json.loads(block.strip()))
-        except json.JSONDecodeError:
-            pass
     decoder = json.JSONDecoder()
     bare: list[Any] = []
     i = text.find("{")

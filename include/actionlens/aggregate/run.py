@@ -17,6 +17,7 @@ from typing import Any
 
 from actionlens.aggregate import prompt as P
 from actionlens.annotations import Outcome, converse
+from actionlens.errors import InputError
 from actionlens.models import ChatModel, ChatRequest, load_model, source_key, user
 from actionlens.progress import Progress
 from actionlens.settings import Settings
@@ -46,10 +47,12 @@ def is_stale(node: TreeNode, current: str) -> bool:
 
 def caption_source(tree: Tree, preferred: str) -> str:
     """The configured captioner's source if the tree has its captions, else Action100M's."""
-    for node in tree.depth_first():
-        if caption_texts(node, preferred)[0]:
-            return preferred
-    return REFERENCE_VIDEO_SOURCE
+    for source in (preferred, REFERENCE_VIDEO_SOURCE):
+        if any(caption_texts(node, source)[0] for node in tree.depth_first()):
+            return source
+    raise InputError(
+        f"[{tree.video_id}] tree {tree.segmenter!r} has no captions from {preferred!r}: run `caption` first"
+    )
 
 
 @dataclass
