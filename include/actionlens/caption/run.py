@@ -25,7 +25,16 @@ from actionlens.caption.frames import (
     middle_time,
     segment_times,
 )
-from actionlens.models import ChatModel, ChatRequest, Generation, Image, Video, load_model, source_key, user
+from actionlens.models import (
+    ChatModel,
+    ChatRequest,
+    Generation,
+    Image,
+    Video,
+    load_model,
+    source_key,
+    user,
+)
 from actionlens.progress import Progress
 from actionlens.settings import Settings
 from actionlens.tree import Tree, TreeNode, load_tree
