@@ -170,3 +170,18 @@ def test_a_tree_without_captions_fails_that_video_only(settings, db):
     report = agg.aggregate_batch(settings, [VID, "zzzzzzzzzzz"])
     assert report["failed"] == [VID, "zzzzzzzzzzz"] and report["nodes"] == 0
     assert "run `caption` first" in report["videos"][0]["error"]
+
+
+def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(settings, tree_db, tmp_path):
+    from actionlens.models.tiny import save_tiny_qwen3vl
+
+    weights = save_tiny_qwen3vl(tmp_path / "tiny-qwen3-vl")
+    settings.models.device = "cpu"
+    settings.models.aggregator = ModelSpec(
+        backend="transformers", model_id="tiny/qwen3-vl", weights=str(weights), max_new_tokens=6
+    )
+    report = agg.aggregate_batch(settings, [VID], captions=SOURCE)
+    assert report["nodes"] == 2 and report["annotated"] == [VID]
+    root = annotation(tree_db, 0.0, 12.0)
+    assert root["status"] == "invalid" and root["rounds"] == 4 and root["repaired"] is True
+    assert isinstance(root["raw"], str) and root["usage"]["prompt_tokens"] > 1000
