@@ -129,6 +129,14 @@ def test_vjepa2_loads_weights_from_a_local_directory(tmp_path, tiny_model):
     np.testing.assert_allclose(e.embed(frames), _vjepa2(tiny_model).embed(frames), rtol=1e-5, atol=1e-6)
 
 
+def test_checkpoint_names_in_versions_are_short_and_stable():
+    from actionlens.segment.embed import checkpoint_name
+
+    snap = "/hf/hub/models--facebook--vjepa2-vitg-fpc64-384/snapshots/0123456789abcdef"
+    assert checkpoint_name(snap) == "vjepa2-vitg-fpc64-384@01234567"
+    assert checkpoint_name("/models/vjepa2-vitg-fpc64-384/") == "vjepa2-vitg-fpc64-384"
+
+
 def test_vjepa2_without_weights_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="never downloaded"):
         make_embedder(SegmentSettings(backend="vjepa2", device="cpu", weights=str(tmp_path / "absent")))

@@ -131,6 +131,23 @@ def test_export_follows_the_action100m_node_schema(settings, db, stored):
     assert [(n["level"], n["start"]) for n in nodes] == sorted((n["level"], n["start"]) for n in nodes)
     ids = {n["node_id"] for n in nodes}
     assert all(n["parent_id"] in ids for n in nodes[1:])
+    # Later stages' texts land in the Action100M fields, chosen by source.
+    note = {"summary": {"brief": "b", "detailed": "d"}, "action": {"brief": "cut", "detailed": "x", "actor": "a"}}
+    db[NODES].update_one({"_id": nodes[0]["node_id"]}, {"$set": {
+        "captions.qwen": {"video": {"text": "a red scene"}, "frame": {"text": None}},
+        "annotations.ours": {**note, "status": "ok"}}})
+    root = store.export_tree(db, GOOD, captions="qwen", annotations="ours")["nodes"][0]
+    assert (root["plm_caption"], root["llama3_caption"], root["gpt"]) == ("a red scene", None, note)
+
+
+def test_imported_action100m_texts_map_back_to_their_fields():
+    doc = {"captions": {"plm": "seg", "llama3": "frame"}, "actions": {"plm": "stir"},
+           "annotations": {"gpt": {"summary": {"brief": "s"}, "action": {"brief": "N/A"}}}}
+    assert store.node_texts(doc, "plm", "gpt") == {
+        "plm_action": "stir", "plm_caption": "seg", "llama3_caption": "frame",
+        "gpt": {"summary": {"brief": "s"}, "action": {"brief": "N/A"}},
+    }
+    assert set(store.node_texts({}, "plm", "gpt").values()) == {None}
 
 
 def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):

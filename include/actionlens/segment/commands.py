@@ -25,6 +25,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", required=True, help="one video id")
     p.add_argument("--segmenter", default=None, help="segmenter version (default: the video's current one)")
     p.add_argument("--out", default=None, help="write the JSON record here (default: print it)")
+    p.add_argument("--captions", default="plm", help="caption source for plm_caption/llama3_caption")
+    p.add_argument("--annotations", default="gpt", help="annotation source for the gpt field (e.g. ours)")
 
 
 @command("export-tree", "write a video's tree in the Action100M node schema", _export_args)
@@ -36,7 +38,8 @@ def export_tree(args: argparse.Namespace) -> dict:
     from actionlens.settings import get_settings
     from actionlens.store.mongo import connect
 
-    record = export(connect(get_settings()), validate_video_id(args.video), args.segmenter)
+    record = export(connect(get_settings()), validate_video_id(args.video), args.segmenter,
+                    captions=args.captions, annotations=args.annotations)
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1))
         return {"video_uid": args.video, "nodes": len(record["nodes"]), "out": args.out}

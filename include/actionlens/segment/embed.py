@@ -101,6 +101,17 @@ def window_starts(n: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def checkpoint_name(path: str) -> str:
+    """A short, stable name of a checkpoint directory for version strings: the repo name
+    of a Hugging Face cache snapshot (…/models--org--name/snapshots/<sha>) or the folder."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    for i, part in enumerate(parts):
+        if part.startswith("models--"):
+            sha = parts[i + 2][:8] if len(parts) > i + 2 and parts[i + 1] == "snapshots" else ""
+            return part.split("--")[-1] + (f"@{sha}" if sha else "")
+    return parts[-1] if parts else "unknown"
+
+
 @register("vjepa2")
 class VJEPA2Embedder:
     """V-JEPA 2 vision encoder (transformers `get_vision_features`, no predictor).
@@ -142,9 +153,9 @@ class VJEPA2Embedder:
         crop = int(config.crop_size)
         # The V-JEPA 2 processor resizes the short side to crop·256/224, then centre-crops.
         self.frame_size = FrameSize(int(crop * 256 / 224), crop)
-        checkpoint = getattr(config, "_name_or_path", "") or source or "unknown"
+        checkpoint = str(getattr(config, "_name_or_path", "") or source or "unknown")
         self.version = (
-            f"vjepa2:{str(checkpoint).rstrip('/').split('/')[-1]}-h{config.hidden_size}-{crop}px"
+            f"vjepa2:{checkpoint_name(checkpoint)}-h{config.hidden_size}-{crop}px"
             f":w{self.window}s{self.stride}"
         )
         self.mean = torch.tensor(self.MEAN, device=self.device).view(1, 1, 3, 1, 1)

@@ -110,16 +110,7 @@ def pending_ids(videos: Collection, *, limit: int, max_attempts: int) -> list[st
     return [d["_id"] for d in cursor]
 
 
-# Action100M node fields and where this platform keeps them on a node document
-# (the same places actionlens.reference writes the released annotations to).
-_CAPTION_FIELDS = {
-    "plm_action": ("actions", "plm"),
-    "plm_caption": ("captions", "plm"),
-    "llama3_caption": ("captions", "llama3"),
-}
-
-
-def _dig(doc: dict, path: tuple[str, ...]) -> Any:
+def _dig(doc: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         if not isinstance(doc, dict):
             return None
@@ -127,11 +118,40 @@ def _dig(doc: dict, path: tuple[str, ...]) -> Any:
     return doc
 
 
-def export_tree(db: Database, video_id: str, segmenter: str | None = None) -> dict[str, Any]:
+def node_texts(doc: dict, captions: str, annotations: str) -> dict[str, Any]:
+    """The Action100M text fields of one node document, null where absent.
+
+    Imported Action100M trees keep plain strings (`captions.plm`, `captions.llama3`,
+    `actions.plm`); our captioners keep `captions.<source>.{video,frame}.text`; stage 3
+    keeps `annotations.<source>` with `summary` and `action`.
+    """
+    entry = _dig(doc, ("captions", captions))
+    if isinstance(entry, dict):
+        segment, frame = _dig(entry, ("video", "text")), _dig(entry, ("frame", "text"))
+    else:
+        segment = entry if isinstance(entry, str) else None
+        frame = _dig(doc, ("captions", "llama3")) if captions == "plm" else None
+    note = _dig(doc, ("annotations", annotations))
+    gpt = None
+    if isinstance(note, dict) and note.get("summary") and note.get("action"):
+        gpt = {"summary": note["summary"], "action": note["action"]}
+    return {
+        "plm_action": _dig(doc, ("actions", captions)) if captions == "plm" else None,
+        "plm_caption": segment or None,
+        "llama3_caption": frame or None,
+        "gpt": gpt,
+    }
+
+
+def export_tree(
+    db: Database, video_id: str, segmenter: str | None = None, *,
+    captions: str = "plm", annotations: str = "gpt",
+) -> dict[str, Any]:
     """A video's tree as an Action100M record: {video_uid, segmenter, nodes: [...]}.
 
-    `segmenter` defaults to the version on the video's segment stage. Fields the
-    platform has not produced yet are null.
+    `segmenter` defaults to the version on the video's segment stage; `captions` and
+    `annotations` name the sources that fill the caption and `gpt` fields (e.g. our
+    captioner's source and "ours"). Fields nobody has produced yet are null.
     """
     from actionlens.errors import InputError
     from actionlens.store.mongo import NODES, VIDEOS
@@ -153,9 +173,7 @@ def export_tree(db: Database, video_id: str, segmenter: str | None = None) -> di
             "start": float(doc["start"]),
             "end": float(doc["end"]),
         }
-        for name, path in _CAPTION_FIELDS.items():
-            row[name] = _dig(doc, path)
-        row["gpt"] = _dig(doc, ("annotations", "gpt"))
+        row.update(node_texts(doc, captions, annotations))
         nodes.append(row)
     if not nodes:
         raise InputError(f"[{video_id}] has no nodes for segmenter {segmenter!r}")
