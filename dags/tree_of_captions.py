@@ -11,12 +11,21 @@ Runs whenever `howto100m_acquire` announces new clips (`actionlens_stored_clips`
    or the `pixels` CPU baseline), clusters them with chain-constrained Ward linkage and
    writes the Action100M tree to MongoDB `nodes`.
 3. **segmented** gathers the ids that now have a tree, for the caption steps.
+4. **caption** (mapped over batches of `models.batch_videos`; a GPU pod when the
+   captioner runs in-process) captions every node: 32 frames at 320x320 per node, the
+   middle frame of leaves (`models.captioner`; the `transcript` CPU baseline by default).
+5. **aggregate** (mapped likewise) annotates non-leaf nodes of >= 4 s with Self-Refine
+   (`models.aggregator`: an OpenAI-compatible endpoint, Qwen3-VL in-process, or the
+   `extractive` baseline) into `nodes.annotations.ours`.
+6. **publish_annotations** emits `actionlens_annotations` with the annotated ids.
 
 **When it fails.** A video that fails never fails its batch: its ledger document says why
 (`stages.segment.error`); a clip without a video stream is final, other failures are
 retried by the next run (up to `segment.max_attempts`). A failed `segment` task means the
 batch itself broke (pod, weights or mongod): clearing it is safe, trees are replaced,
-never duplicated.
+never duplicated. Captions and annotations are keyed by model and prompt version: a
+cleared `caption` or `aggregate` task redoes only nodes that are stale or got no answer;
+nodes whose answer stayed invalid keep the raw text in `annotations.ours.raw`.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from airflow.sdk import dag, task
 from actionlens.orchestration.assets import STORED_CLIPS
 from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
 from actionlens.orchestration.runner import heavy_step
+from actionlens.orchestration.stages import caption_and_aggregate
 
 
 @dag(
@@ -58,7 +68,8 @@ def tree_of_captions():
 
         return merge_reports(list(reports or []))
 
-    trees = segmented(segment.output)  # noqa: F841 - caption steps chain after `trees`
+    trees = segmented(segment.output)
+    caption_and_aggregate(trees)
 
 
 tree_of_captions()

@@ -58,7 +58,7 @@ def caption_and_aggregate(trees: Any, *, settings: Settings | None = None) -> An
     @task(outlets=[ANNOTATIONS], trigger_rule="all_done")
     def publish_annotations(reports, *, outlet_events=None) -> dict:
         """Announce the annotated videos (skipped when there are none)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from actionlens.aggregate.run import merge_aggregate_reports
 
