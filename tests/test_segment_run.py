@@ -169,3 +169,32 @@ def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(json.loads(out.read_text())["nodes"]) == report["outcomes"][0]["nodes"]
+
+
+def test_vjepa2_backend_segments_a_stored_clip(settings, db, stored):
+    import torch
+    from transformers import VJEPA2Model
+
+    from actionlens.bench.segment import tiny_vjepa2_config
+    from actionlens.segment.embed import VJEPA2Embedder
+
+    torch.manual_seed(0)
+    settings.segment.backend = "vjepa2"
+    settings.segment.device = "cpu"
+    embedder = VJEPA2Embedder(settings.segment, model=VJEPA2Model(tiny_vjepa2_config()))
+    report = Segmenter(settings, db=db, bucket=stored, embedder=embedder).run([GOOD, SHORT])
+    assert [o.state for o in report.outcomes] == ["done", "done"]
+    assert report.segmenter == "vjepa2" and report.version.startswith("vjepa2:")
+    assert db[NODES].count_documents({"video_id": GOOD, "segmenter": report.version, "parent_id": None}) == 1
+
+
+def test_clip_uris_outside_the_bucket_are_refused():
+    from types import SimpleNamespace
+
+    from actionlens.errors import InputError
+    from actionlens.segment.run import bucket_key
+
+    gcs = SimpleNamespace(uri="gs://clips-bucket/prod")
+    assert bucket_key("gs://clips-bucket/prod/clips/aaaaaaaaaa1.mp4", gcs) == "clips/aaaaaaaaaa1.mp4"
+    with pytest.raises(InputError, match="not in the configured bucket"):
+        bucket_key("gs://other-bucket/clips/aaaaaaaaaa1.mp4", gcs)
