@@ -100,3 +100,10 @@ def test_prompt_hash_changes_with_the_instructions(monkeypatch):
     before = P.prompt_hash()
     monkeypatch.setattr(P, "INSTRUCTIONS", P.INSTRUCTIONS + " ")
     assert P.prompt_hash() != before and len(before) == 12
+
+
+def test_a_large_subtree_is_cut_at_the_depth_that_fits_the_budget():
+    tree = captioned_tree()  # 1 + 2 + 2 + 2 nodes by level
+    assert P.subtree_depth(tree.root, 7) is None
+    assert P.subtree_depth(tree.root, 6) == 2 and P.subtree_depth(tree.root, 4) == 1
+    assert P.subtree_depth(tree.root, 1) == 0

@@ -185,3 +185,15 @@ def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(settin
     root = annotation(tree_db, 0.0, 12.0)
     assert root["status"] == "invalid" and root["rounds"] == 4 and root["repaired"] is True
     assert isinstance(root["raw"], str) and root["usage"]["prompt_tokens"] > 1000
+
+
+def test_changed_captions_rerun_the_nodes_whose_prompt_shows_them(settings, tree_db):
+    with LoopbackServer(refine) as srv:
+        a = aggregator(settings, tree_db, srv.url)
+        assert a.run([VID])["nodes"] == 2
+        # The leaf [6.5, 8] is in the subtree of both annotated nodes.
+        tree_db[NODES].update_one({"video_id": VID, "start": 6.5},
+                                  {"$set": {f"captions.{SOURCE}.video.text": "a new caption"}})
+        assert a.run([VID])["nodes"] == 2
+        assert a.run([VID])["nodes"] == 0
+    assert annotation(tree_db, 0.0, 12.0)["input_hash"]

@@ -14,6 +14,9 @@ from actionlens.tree import TreeNode, caption_texts
 
 MIN_SECONDS = 4.0  # only non-leaf nodes at least this long are annotated
 GLOBAL_DEPTH = 2  # the global tree shows the root and this many levels below it
+# A long video's root subtree has hundreds of nodes: the subtree is rendered only as deep
+# as keeps it within this many nodes, so every prompt fits a model's context.
+SUBTREE_MAX_NODES = 127
 ROUNDS = 3  # a draft and two revisions
 RENDER_VERSION = "render-v1"
 
@@ -59,7 +62,8 @@ JSON object only."""
 def prompt_hash() -> str:
     """Changes whenever anything the model is told, or how inputs are rendered, changes."""
     parts = [INSTRUCTIONS, REVISION, repair_prompt("{error}"), RENDER_VERSION,
-             f"min={MIN_SECONDS}", f"depth={GLOBAL_DEPTH}", f"rounds={ROUNDS}"]
+             f"min={MIN_SECONDS}", f"depth={GLOBAL_DEPTH}", f"rounds={ROUNDS}",
+             f"subtree={SUBTREE_MAX_NODES}"]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
 
 
@@ -103,6 +107,19 @@ def render_tree(node: TreeNode, source: str, max_depth: int | None = None, _dept
     return text
 
 
+def subtree_depth(node: TreeNode, max_nodes: int) -> int | None:
+    """The deepest level below `node` whose subtree has at most `max_nodes` nodes
+    (None: the whole subtree fits)."""
+    level, count, depth = [node], 0, 0
+    while level:
+        count += len(level)
+        if count > max_nodes:
+            return max(depth - 1, 0)
+        level = [c for n in level for c in n.children]
+        depth += 1
+    return None
+
+
 def render_prompt(video: dict[str, Any], root: TreeNode, node: TreeNode, source: str) -> str:
     """The first user turn for `node`."""
     return (
@@ -111,7 +128,7 @@ def render_prompt(video: dict[str, Any], root: TreeNode, node: TreeNode, source:
         f"# Global tree (root and top levels, context only)\n\n"
         f"{render_tree(root, source, GLOBAL_DEPTH)}\n\n"
         f"# Current segment {span(node)} and the segments inside it\n\n"
-        f"{render_tree(node, source)}\n\n"
+        f"{render_tree(node, source, subtree_depth(node, SUBTREE_MAX_NODES))}\n\n"
         f"Write the JSON annotation of the current segment {span(node)}."
     )
 

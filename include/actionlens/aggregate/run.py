@@ -9,6 +9,7 @@ invalid after the repair turn is stored as failed with the raw text; the batch g
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,11 +39,19 @@ def version(model_id: str) -> str:
     return f"{model_id}@{P.prompt_hash()}"
 
 
-def is_stale(node: TreeNode, current: str) -> bool:
+def input_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def is_stale(node: TreeNode, current: str, inputs: str | None = None) -> bool:
+    """No annotation yet, another model or prompt version, no answer last time, or (when
+    `inputs` is given) different inputs: captions or metadata changed since."""
     stored = (node.doc.get("annotations") or {}).get(SOURCE)
     if not isinstance(stored, dict):
         return True
-    return stored.get("version") != current or stored.get("status") == "error"
+    if stored.get("version") != current or stored.get("status") == "error":
+        return True
+    return inputs is not None and stored.get("input_hash") != inputs
 
 
 def caption_source(tree: Tree, preferred: str) -> str:
@@ -132,10 +141,11 @@ class Aggregator:
         current = self.version
         jobs = []
         for node in eligible(tree):
-            if not force and not is_stale(node, current):
+            text = P.render_prompt(video, tree.root, node, source)
+            if not force and not is_stale(node, current, input_hash(text)):
                 continue
             request = ChatRequest(
-                [user(P.render_prompt(video, tree.root, node, source))],
+                [user(text)],
                 self.max_new_tokens,
                 {"captions": P.subtree_captions(node, source), "node_id": node.id},
             )
@@ -148,7 +158,8 @@ class Aggregator:
             "model_id": self.model.model_id, "backend": self.model.backend,
             "baseline": self.model.baseline, "prompt_hash": P.prompt_hash(), "version": self.version,
             "rounds": outcome.rounds, "repaired": outcome.repaired, "usage": outcome.usage.as_dict(),
-            "caption_source": job.source, "seconds": round(outcome.seconds, 3), "updated_at": now,
+            "caption_source": job.source, "input_hash": input_hash(job.request.messages[0].text()),
+            "seconds": round(outcome.seconds, 3), "updated_at": now,
         }
         if outcome.annotation is not None:
             doc.update(outcome.annotation.model_dump())

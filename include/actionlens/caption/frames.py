@@ -50,7 +50,10 @@ def decode_at(path: Path, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
             if size is None:
                 cache[key] = frame.to_ndarray(format="rgb24")
             else:
-                cache[key] = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                # Area averaging: a good downscale and ~2x cheaper than the default bicubic.
+                cache[key] = frame.to_ndarray(
+                    format="rgb24", width=size[0], height=size[1], interpolation="AREA"
+                )
         return cache[key]
 
     try:

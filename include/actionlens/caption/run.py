@@ -189,7 +189,9 @@ class Captioner:
         asks = caption_requests(items, transcript, self.max_new_tokens)
         gens = self.model.generate([r for _, _, r in asks])
         self._write(tree, asks, gens, result)
-        result.status = "captioned" if result.failed == 0 else "failed"
+        # Partly captioned trees go on to aggregation; their failed nodes stay stale and
+        # are retried by the next run. Only a tree with no caption at all fails here.
+        result.status = "failed" if result.captioned == 0 else "captioned"
         if result.failed:
             result.error = f"{result.failed} of {len(stale)} nodes got no caption"
         return result
