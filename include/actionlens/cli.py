@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "actionlens.reference.commands",
     "actionlens.agreement.commands",
     "actionlens.warehouse.commands",
+    "actionlens.publish.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]

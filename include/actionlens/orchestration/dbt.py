@@ -1,0 +1,61 @@
+"""The confidence warehouse's dbt project as a Cosmos task group (one task per model).
+
+Each model runs as `dbt build --select <model>` (its data and unit tests included).
+Cosmos parses the project files itself (LoadMode.CUSTOM), so parsing the DAG never runs
+dbt; connection details and vars come from the platform settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actionlens.settings import Settings, get_settings
+from actionlens.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, dbt_executable, dbt_vars
+
+
+def confidence_task_group(
+    group_id: str = "dbt_build",
+    *,
+    settings: Settings | None = None,
+    schema: str = "analytics",
+    **kwargs: Any,
+):
+    """A DbtTaskGroup building every model of dbt/ on the configured warehouse."""
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+    )
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    settings = settings or get_settings()
+    env = dbt_env(settings, schema)
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR,
+            env_vars=env,
+            dbt_vars=dbt_vars(settings),
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="actionlens",
+            target_name=settings.warehouse,
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=dbt_executable(),
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.CUSTOM,
+            test_behavior=TestBehavior.BUILD,
+            emit_datasets=False,
+            enable_mock_profile=False,
+        ),
+        operator_args={"install_deps": False},
+        **kwargs,
+    )

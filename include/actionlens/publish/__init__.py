@@ -1,0 +1,1 @@
+"""Publishing the annotations and their confidence to FiftyOne."""

@@ -1,0 +1,168 @@
+"""MongoDB nodes + warehouse confidence → a FiftyOne video dataset.
+
+One video sample per video: metadata fields; one `TemporalDetections` field per source
+and annotation field (`gpt_summary_brief`, `qwen3vl_action_actor`, …) and per caption
+source (`plm_caption`, `plm_action`, `llama3_caption`), as in the public FiftyOne
+Action100M dataset, each detection carrying `node_id`, `parent_id`, `level` and `tier`;
+the root's agreement per pair and field; the confidence tags as sample tags.
+
+Fiftyone must be imported after FIFTYONE_DATABASE_URI points at our mongod, and never in
+a process that imported Airflow (their importlib_metadata uses clash): run it as the
+`publish-fiftyone` command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from actionlens.agreement.score import FIELDS, SCORES, field_text
+from actionlens.settings import Settings
+
+log = logging.getLogger(__name__)
+DEFAULT_FPS = 30.0
+
+
+def _fiftyone(settings: Settings):
+    from actionlens.store.mongo import mongo_uri
+
+    os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(settings)
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    import fiftyone as fo
+
+    return fo
+
+
+def tiers(nodes: Sequence[dict]) -> dict[str, str]:
+    parents = {n.get("parent_id") for n in nodes}
+    return {
+        n["_id"]: "root"
+        if n.get("parent_id") is None
+        else ("mid" if n["_id"] in parents else "leaf")
+        for n in nodes
+    }
+
+
+def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
+    """field name → detections as plain dicts (label, start, end, node facts)."""
+    tier = tiers(nodes)
+    out: dict[str, list[dict]] = defaultdict(list)
+    for n in sorted(nodes, key=lambda n: (n.get("level") or 0, n.get("start") or 0.0)):
+        base = {
+            "start": float(n.get("start") or 0.0),
+            "end": float(n.get("end") or 0.0),
+            "node_id": n["_id"],
+            "parent_id": n.get("parent_id"),
+            "level": int(n.get("level") or 0),
+            "tier": tier[n["_id"]],
+        }
+        for source, ann in (n.get("annotations") or {}).items():
+            if not ann:
+                continue
+            for field in FIELDS:
+                out[f"{source}_{field}"].append({**base, "label": field_text(ann, field)})
+        for source, text in (n.get("captions") or {}).items():
+            if text:
+                out[f"{source}_caption"].append({**base, "label": text})
+        for source, text in (n.get("actions") or {}).items():
+            if text:
+                out[f"{source}_action"].append({**base, "label": text})
+    return dict(out)
+
+
+def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
+    """Replace the videos' samples in the dataset; returns counts."""
+    from actionlens.store.mongo import NODES, VIDEOS, connect
+    from actionlens.warehouse.query import video_confidence
+
+    db = connect(settings)
+    if video_ids is None:
+        video_ids = sorted(db[NODES].distinct("video_id"))
+    ids = list(video_ids)
+    fo = _fiftyone(settings)
+    from fiftyone import ViewField as F
+
+    name = settings.agreement.fiftyone_dataset
+    dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name)
+    dataset.persistent = True
+    confidence = video_confidence(settings, ids)
+    nodes_by_video: dict[str, list[dict]] = defaultdict(list)
+    for n in db[NODES].find({"video_id": {"$in": ids}}):
+        nodes_by_video[n["video_id"]].append(n)
+    root_scores: dict[str, dict[str, float]] = defaultdict(dict)
+    roots = {n["_id"] for ns in nodes_by_video.values() for n in ns if n.get("parent_id") is None}
+    for s in db[SCORES].find({"node_id": {"$in": sorted(roots)}}):
+        key = f"agreement_{s['source_a']}_{s['source_b']}_{s['field']}"
+        root_scores[s["video_id"]][f"{key}_lexical"] = s["lexical"]
+        root_scores[s["video_id"]][f"{key}_semantic"] = s["semantic"]
+
+    samples = []
+    for video in db[VIDEOS].find({"_id": {"$in": ids}}):
+        vid = video["_id"]
+        clip = video.get("clip") or {}
+        meta = video.get("metadata") or {}
+        fps = float(clip.get("fps") or DEFAULT_FPS)
+        nodes = nodes_by_video.get(vid, [])
+        duration = float(
+            clip.get("duration")
+            or max((n.get("end") or 0.0 for n in nodes), default=0.0)
+            or meta.get("duration")
+            or 0.0
+        )
+        filepath = clip.get("uri") or str(Path(settings.bucket_uri()) / "clips" / f"{vid}.mp4")
+        conf = confidence.get(vid, {})
+        sample = fo.Sample(
+            filepath=filepath,
+            video_id=vid,
+            title=meta.get("title"),
+            description=meta.get("description"),
+            upload_date=meta.get("upload_date"),
+            category_1=(video.get("source") or {}).get("category_1"),
+            category_2=(video.get("source") or {}).get("category_2"),
+            task_name=video.get("task_name"),
+            confidence_semantic=conf.get("confidence_semantic"),
+            confidence_lexical=conf.get("confidence_lexical"),
+            tags=list(conf.get("tags", [])),
+        )
+        sample.metadata = fo.VideoMetadata(
+            duration=duration, frame_rate=fps, total_frame_count=int(round(duration * fps))
+        )
+        last_frame = max(1, int(round(duration * fps)))
+        for field, dets in detection_fields(nodes).items():
+            sample[field] = fo.TemporalDetections(
+                detections=[
+                    fo.TemporalDetection(
+                        label=d["label"],
+                        support=[
+                            min(last_frame, int(d["start"] * fps) + 1),
+                            max(1, min(last_frame, int(round(d["end"] * fps)))),
+                        ],
+                        node_id=d["node_id"],
+                        parent_id=d["parent_id"],
+                        level=d["level"],
+                        tier=d["tier"],
+                    )
+                    for d in dets
+                ]
+            )
+        for key, value in root_scores.get(vid, {}).items():
+            sample[key] = value
+        samples.append(sample)
+
+    existing = dataset.match(F("video_id").is_in(ids))
+    removed = len(existing)
+    if removed:
+        dataset.delete_samples(existing)
+    if samples:
+        dataset.add_samples(samples, progress=False)
+    log.info("published %d videos to FiftyOne dataset %s", len(samples), name)
+    return {
+        "dataset": name,
+        "samples": len(samples),
+        "replaced": removed,
+        "total_samples": len(dataset),
+        "app_url": settings.agreement.fiftyone_app_url,
+    }

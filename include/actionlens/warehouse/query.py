@@ -1,0 +1,67 @@
+"""Read the confidence marts back (for FiftyOne tags and the dashboard)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from actionlens.settings import Settings
+
+
+def query(
+    settings: Settings, sql: str, params: Sequence[Any] = (), schema: str = "analytics"
+) -> list[dict]:
+    """Rows of `sql` as dicts; `{schema}` in `sql` names the marts' schema.
+
+    Placeholders are `?` (translated for Postgres). An absent mart gives no rows.
+    """
+    sql = sql.replace("{schema}", f'"{schema}"')
+    if settings.warehouse == "duckdb":
+        import duckdb
+
+        path = settings.path(settings.duckdb_path)
+        if not path.exists():
+            return []
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            cur = con.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except duckdb.CatalogException:
+            return []
+        finally:
+            con.close()
+    import psycopg2
+    import psycopg2.errors
+
+    con = psycopg2.connect(settings.postgres_dsn)
+    try:
+        with con, con.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    except psycopg2.errors.UndefinedTable:
+        return []
+    finally:
+        con.close()
+
+
+def video_confidence(
+    settings: Settings, video_ids: Sequence[str] | None = None, schema: str = "analytics"
+) -> dict[str, dict]:
+    """video_id → {confidence_semantic, confidence_lexical, tags: [...]} from fct_video_confidence."""
+    rows = query(
+        settings,
+        "select video_id, confidence_semantic, confidence_lexical, tags from {schema}.fct_video_confidence",
+        schema=schema,
+    )
+    wanted = set(video_ids) if video_ids is not None else None
+    return {
+        r["video_id"]: {
+            "confidence_semantic": r["confidence_semantic"],
+            "confidence_lexical": r["confidence_lexical"],
+            "tags": [t for t in (r["tags"] or "").split(",") if t],
+        }
+        for r in rows
+        if wanted is None or r["video_id"] in wanted
+    }

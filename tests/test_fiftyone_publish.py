@@ -1,0 +1,156 @@
+"""FiftyOne publication, run as the CLI step in a subprocess (fiftyone cannot share a
+process with Airflow), checked through FiftyOne itself in another subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from actionlens.agreement.score import score_videos
+from actionlens.publish.dataset import detection_fields, tiers
+from actionlens.reference.action100m import import_files
+from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
+from actionlens.settings import environment_for
+from test_agreement_scores import fake_embedder
+
+IDS = ["fofofofofo1", "fofofofofo2"]
+
+NODES = [
+    {
+        "_id": "r",
+        "parent_id": None,
+        "level": 0,
+        "start": 0.0,
+        "end": 8.0,
+        "annotations": {
+            "gpt": {
+                "summary": {"brief": "s", "detailed": "d"},
+                "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"},
+            }
+        },
+        "captions": {"plm": "a video"},
+        "actions": {"plm": "cook"},
+    },
+    {
+        "_id": "a",
+        "parent_id": "r",
+        "level": 1,
+        "start": 0.0,
+        "end": 3.0,
+        "captions": {"llama3": "x"},
+    },
+    {"_id": "b", "parent_id": "r", "level": 1, "start": 3.0, "end": 8.0},
+]
+
+
+def test_tiers_and_detection_fields_follow_the_public_dataset_names():
+    assert tiers(NODES) == {"r": "root", "a": "leaf", "b": "leaf"}
+    fields = detection_fields(NODES)
+    assert set(fields) == {
+        "gpt_summary_brief",
+        "gpt_summary_detailed",
+        "gpt_action_brief",
+        "gpt_action_detailed",
+        "gpt_action_actor",
+        "plm_caption",
+        "plm_action",
+        "llama3_caption",
+    }
+    det = fields["gpt_action_actor"][0]
+    assert (det["label"], det["node_id"], det["tier"], det["level"]) == ("N/A", "r", "root", 0)
+    assert fields["llama3_caption"][0]["parent_id"] == "r"
+
+
+def _run(code_or_args, settings, *, module=True):
+    env = {**os.environ, **environment_for(settings)}
+    env.pop("AIRFLOW_HOME", None)
+    cmd = (
+        [sys.executable, "-m", "actionlens", *code_or_args]
+        if module
+        else [sys.executable, "-c", code_or_args]
+    )
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+INSPECT = """
+import json, os
+from actionlens.settings import get_settings
+from actionlens.store.mongo import mongo_uri
+s = get_settings()
+os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
+import fiftyone as fo
+ds = fo.load_dataset(s.agreement.fiftyone_dataset)
+out = {}
+for sample in ds:
+    dets = sample["gpt_summary_brief"].detections
+    root = next(d for d in dets if d["tier"] == "root")
+    out[sample["video_id"]] = {
+        "tags": sorted(sample.tags), "n": len(dets), "root_support": list(root.support),
+        "root_level": root["level"], "fields": sorted(k for k in sample.field_names),
+        "confidence": sample["confidence_semantic"],
+    }
+n = len(ds)
+if os.environ.get("DROP"):
+    ds.delete()
+print(json.dumps({"samples": n, "videos": out}))
+"""
+
+
+@pytest.mark.integration
+def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tmp_path):
+    import duckdb
+
+    cfg = settings.model_copy(
+        update={
+            "agreement": settings.agreement.model_copy(
+                update={"fiftyone_dataset": f"t_{uuid.uuid4().hex[:10]}"}
+            )
+        }
+    )
+    records = [make_record(v, duration=30.0) for v in IDS]
+    import_files(cfg, [str(write_parquet(records, tmp_path / "a.parquet"))])
+    add_opinions(db, {"qwen3vl": 0.9, "molmo2": 0.1})
+    score_videos(cfg, IDS, embedder=fake_embedder())
+    con = duckdb.connect(str(cfg.path(cfg.duckdb_path)))
+    con.execute("create schema analytics")
+    con.execute(
+        "create table analytics.fct_video_confidence as select * from (values "
+        f"('{IDS[0]}', 0.8, 0.7, 'qwen3vl_agrees,qwen3vl_only'), ('{IDS[1]}', 0.2, 0.1, '')) "
+        "t(video_id, confidence_semantic, confidence_lexical, tags)"
+    )
+    con.close()
+
+    first = _run(["publish-fiftyone"], cfg)
+    again = _run(["publish-fiftyone", "--videos", IDS[0]], cfg)
+    assert (first["samples"], again["samples"], again["replaced"], again["total_samples"]) == (
+        2,
+        1,
+        1,
+        2,
+    )
+
+    os.environ["DROP"] = "1"
+    try:
+        seen = _run(INSPECT, cfg, module=False)
+    finally:
+        del os.environ["DROP"]
+    assert seen["samples"] == 2
+    v0 = seen["videos"][IDS[0]]
+    assert v0["tags"] == ["qwen3vl_agrees", "qwen3vl_only"] and v0["confidence"] == 0.8
+    assert seen["videos"][IDS[1]]["tags"] == []
+    assert v0["root_level"] == 0 and v0["root_support"] == [1, 900]  # 30 s at 30 fps
+    n_gpt = sum(1 for n in records[0]["nodes"] if n["gpt"])
+    assert v0["n"] == n_gpt
+    assert {
+        "qwen3vl_action_actor",
+        "molmo2_summary_brief",
+        "plm_caption",
+        "llama3_caption",
+        "agreement_gpt_qwen3vl_summary_brief_semantic",
+    } <= set(v0["fields"])
