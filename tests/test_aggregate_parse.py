@@ -120,3 +120,15 @@ def test_three_rounds_then_repair_then_failure_each_item_on_its_own():
     assert down.status == "error" and down.error == "HTTP 503" and down.rounds == 1
     # One batch per turn: draft, two revisions, one repair.
     assert [len(c) for c in model.calls] == [4, 4, 3, 2]
+
+
+def test_a_single_turn_with_another_schema_uses_the_same_rules():
+    from pydantic import BaseModel
+
+    class Label(BaseModel):
+        label: str
+
+    model = Scripted({"x": ["prose first", '{"label": "cooking"}']})
+    [outcome] = converse(model, [first("x")], schema=Label, schema_text='{"label": "<category>"}')
+    assert outcome.status == "ok" and outcome.annotation.label == "cooking" and outcome.repaired
+    assert '{"label": "<category>"}' in outcome.transcript[-2].text()

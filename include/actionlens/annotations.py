@@ -127,7 +127,7 @@ def json_candidates(text: str) -> list[Any]:
 
 @dataclass
 class Parsed:
-    annotation: Annotation | None
+    annotation: Any  # an instance of the schema (Annotation by default) or None
     error: str | None
 
     @property
@@ -135,8 +135,11 @@ class Parsed:
         return self.annotation is not None
 
 
-def parse_annotation(text: str, finish_reason: str | None = None) -> Parsed:
-    """The annotation in a model's answer, or a sentence saying why there is none."""
+def parse_annotation(
+    text: str, finish_reason: str | None = None, schema: type[BaseModel] = Annotation
+) -> Parsed:
+    """The annotation (an instance of `schema`) in a model's answer, or a sentence saying
+    why there is none."""
     if not text or not text.strip():
         return Parsed(None, "the answer was empty")
     cut = " (it was cut off at the token limit: be brief)" if finish_reason == "length" else ""
@@ -146,7 +149,7 @@ def parse_annotation(text: str, finish_reason: str | None = None) -> Parsed:
     first_error = None
     for candidate in candidates:
         try:
-            return Parsed(Annotation.model_validate(candidate), None)
+            return Parsed(schema.model_validate(candidate), None)
         except ValidationError as exc:
             if first_error is None:
                 first_error = "; ".join(
@@ -155,10 +158,10 @@ def parse_annotation(text: str, finish_reason: str | None = None) -> Parsed:
     return Parsed(None, f"the JSON does not match the schema ({first_error}){cut}")
 
 
-def repair_prompt(error: str) -> str:
+def repair_prompt(error: str, schema_text: str = SCHEMA_TEXT) -> str:
     return (
         f"Your last answer could not be used: {error}. Reply again with only the final JSON "
-        f"object, no other text, exactly in this shape:\n{SCHEMA_TEXT}"
+        f"object, no other text, exactly in this shape:\n{schema_text}"
     )
 
 
@@ -166,7 +169,7 @@ def repair_prompt(error: str) -> str:
 class Outcome:
     """One item's conversation: final annotation or failure, with everything to audit it."""
 
-    annotation: Annotation | None = None
+    annotation: Any = None  # an instance of the schema when status is "ok"
     status: str = "pending"  # "ok" | "invalid" (still bad after repair) | "error" (no answer)
     error: str | None = None
     raw: str = ""  # the last answer's text
@@ -182,10 +185,14 @@ def converse(
     model: ChatModel,
     first: Sequence[ChatRequest],
     follow_ups: Sequence[str] = (),
+    *,
+    schema: type[BaseModel] = Annotation,
+    schema_text: str = SCHEMA_TEXT,
 ) -> list[Outcome]:
     """Run every conversation to its end: the first turn, each follow-up as a new user
     turn of the same conversation, then one repair turn where the final answer does not
-    parse. Items advance together, one batch of requests per turn."""
+    parse. Items advance together, one batch of requests per turn. With no follow-ups
+    this is a single answer plus the repair rule (second opinions)."""
     outcomes = [Outcome(transcript=list(r.messages)) for r in first]
     live = list(range(len(first)))
 
@@ -207,20 +214,20 @@ def converse(
     to_repair = []
     for i in live:
         o = outcomes[i]
-        parsed = parse_annotation(o.raw, o.finish_reason)
+        parsed = parse_annotation(o.raw, o.finish_reason, schema)
         if parsed.ok:
             o.annotation, o.status, o.error = parsed.annotation, "ok", None
         else:
             o.error = parsed.error
             to_repair.append(i)
     if to_repair:
-        turn(to_repair, [repair_prompt(outcomes[i].error or "") for i in to_repair])
+        turn(to_repair, [repair_prompt(outcomes[i].error or "", schema_text) for i in to_repair])
         for i in to_repair:
             o = outcomes[i]
             o.repaired = True
             if o.status == "error":
                 continue
-            parsed = parse_annotation(o.raw, o.finish_reason)
+            parsed = parse_annotation(o.raw, o.finish_reason, schema)
             o.annotation, o.status, o.error = (
                 (parsed.annotation, "ok", None) if parsed.ok else (None, "invalid", parsed.error)
             )
