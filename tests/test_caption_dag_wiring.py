@@ -53,3 +53,48 @@ def test_only_in_process_models_ask_for_a_gpu():
 
     assert needs_gpu(ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"))
     assert not needs_gpu(ModelSettings().captioner) and not needs_gpu(ModelSpec(backend="openai", model_id="m"))
+
+
+def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch):
+    import json
+
+    from actionlens.settings import Settings, get_settings
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    kubeconfig = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+    }
+    env = {
+        "ACTIONLENS_RUNNER": "kubernetes",
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kubeconfig)}}
+        ),
+        "ACTIONLENS_MODELS__CAPTIONER__BACKEND": "transformers",
+        "ACTIONLENS_MODELS__CAPTIONER__MODEL_ID": "Qwen/Qwen3-VL-4B-Instruct",
+        "ACTIONLENS_MODELS__AGGREGATOR__BACKEND": "openai",
+        "ACTIONLENS_MODELS__AGGREGATOR__MODEL_ID": "openai/gpt-oss-120b",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        dag = DagBag(dag_folder="dags/tree_of_captions.py").dags["tree_of_captions"]
+        pods = Settings().pods
+    finally:
+        get_settings.cache_clear()
+    built = {}
+    for step in ("caption", "aggregate"):
+        mapped = dag.get_task(step)
+        assert mapped.operator_class is KubernetesPodOperator
+        op = KubernetesPodOperator(task_id=step, arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs)
+        built[step] = op.build_pod_request_obj().spec
+    caption, aggregate = built["caption"], built["aggregate"]
+    assert caption.containers[0].resources.limits == {pods.gpu_resource: str(pods.gpu_limit)}
+    assert caption.containers[0].command[-1] == "caption" and caption.node_selector == pods.gpu_node_selector
+    assert not (aggregate.containers[0].resources.limits or {}).get(pods.gpu_resource)
+    assert aggregate.containers[0].command[-1] == "aggregate"
+    assert aggregate.containers[0].args == ["--videos", "aaaaaaaaaa1"]
