@@ -66,3 +66,20 @@ def test_leaves_get_32_frames_and_a_middle_frame_segments_only_32(clip):
     assert b.video.times[0] > 2.0 and b.video.times[-1] < 6.0
     assert close(colour(b.video.frames[0]), GREEN) and close(colour(b.video.frames[-1]), BLUE)
     assert b.video.fps == pytest.approx(31 / (b.video.times[-1] - b.video.times[0]))
+
+
+def test_a_late_first_frame_seeks_and_still_gets_the_right_frames(clip):
+    frames = decode_at(clip, [FrameRequest(5.5, (32, 32)), FrameRequest(2.5, (32, 32))])
+    assert close(colour(frames[0]), BLUE) and close(colour(frames[1]), GREEN)
+
+
+def test_passes_bound_the_frames_held_and_keep_every_node_once():
+    from actionlens.caption.fixtures import tree_docs
+    from actionlens.caption.run import frame_passes
+
+    tree = build_tree("vid", "s", tree_docs("vid", 90.0))
+    nodes = list(tree.depth_first())
+    passes = frame_passes(nodes, 200)
+    assert sorted(n.id for p in passes for n in p) == sorted(n.id for n in nodes)
+    assert all(32 * len(p) + sum(n.is_leaf for n in p) <= 200 for p in passes)
+    assert len(frame_passes(nodes, 10_000)) == 1

@@ -94,3 +94,15 @@ def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tm
     assert leaf["status"] == "ok" and leaf["backend"] == "transformers"
     assert isinstance(leaf["video"]["text"], str) and 1 <= leaf["video"]["usage"]["completion_tokens"] <= 4
     assert leaf["frame"]["usage"]["prompt_tokens"] > 0
+
+
+def test_several_frame_passes_caption_every_node_once(settings, stored, monkeypatch):
+    monkeypatch.setattr(caption_run, "MAX_FRAMES_PER_PASS", 40)  # one node per pass
+    with LoopbackServer(lambda body: f"caption {count_images(body)}") as srv:
+        settings.models.endpoint = srv.url
+        settings.models.captioner = ModelSpec(backend="openai", model_id="vlm")
+        model = load_model(settings.models.captioner, settings.models)
+        result = caption_run.Captioner(settings, model, db=stored).one(VID)
+        assert len(srv.requests) == 7 + 4
+    assert (result.status, result.captioned, result.failed) == ("captioned", 7, 0)
+    assert stored[NODES].count_documents({"captions.vlm.status": "ok"}) == 7

@@ -16,6 +16,7 @@ from actionlens.media import MediaError
 
 FRAMES_PER_SEGMENT = 32
 FRAME_SIZE = 320
+SEEK_AFTER_SECONDS = 2.0  # a pass whose first frame is later than this seeks to it
 
 
 def segment_times(start: float, end: float, n: int = FRAMES_PER_SEGMENT) -> list[float]:
@@ -65,6 +66,10 @@ def decode_at(path: Path, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
             raise MediaError(f"{path.name} has no video stream", "not_video")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        earliest = requests[order[0]].time if order else 0.0
+        if earliest > SEEK_AFTER_SECONDS and stream.time_base:
+            # Start at the keyframe before the first wanted time, not at the clip's start.
+            container.seek(int(earliest / stream.time_base), stream=stream, backward=True)
         k = 0  # next request (in time order) to serve
         prev, prev_index = None, -1
         for index, frame in enumerate(container.decode(stream)):

@@ -45,6 +45,7 @@ STAGE = "caption"
 IMAGE_PROMPT = "Describe this image in detail."
 VIDEO_PROMPT = "Describe this video in detail."
 PROMPT_VERSION = "caption-v1"  # bump when the prompts or the frame sampling change
+MAX_FRAMES_PER_PASS = 2048  # ~0.6 GB of 320x320 frames held at once
 
 
 @dataclass
@@ -95,6 +96,21 @@ def caption_requests(items: list[NodeFrames], transcript: list[dict], max_new_to
             fctx = {"span": (item.node.start, item.node.end), "time": t, "transcript": transcript}
             out.append((item.node, "frame", ChatRequest([user(item.image, IMAGE_PROMPT)], max_new_tokens, fctx)))
     return out
+
+
+def frame_passes(nodes: list[TreeNode], max_frames: int) -> list[list[TreeNode]]:
+    """Nodes in time order, cut into passes of at most `max_frames` frame requests each
+    (a node is never split; a node alone may exceed the budget)."""
+    passes: list[list[TreeNode]] = []
+    count = 0
+    for node in sorted(nodes, key=lambda n: (n.start, n.end)):
+        need = FRAMES_PER_SEGMENT + (1 if node.is_leaf else 0)
+        if not passes or count + need > max_frames:
+            passes.append([])
+            count = 0
+        passes[-1].append(node)
+        count += need
+    return passes
 
 
 def is_stale(node: TreeNode, source: str) -> bool:
@@ -185,10 +201,15 @@ class Captioner:
             return result
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
-        items = self._frames(tree, stale)
-        asks = caption_requests(items, transcript, self.max_new_tokens)
-        gens = self.model.generate([r for _, _, r in asks])
-        self._write(tree, asks, gens, result)
+        with tempfile.TemporaryDirectory(prefix="actionlens-caption-") as tmp:
+            clip = self._clip(tree, Path(tmp)) if self.needs_frames else None
+            # Frames of a pass stay in memory until its captions are written: passes
+            # bound that memory on long videos (a 90 s clip's tree is one pass).
+            for chunk in frame_passes(stale, MAX_FRAMES_PER_PASS):
+                items = self._frames(clip, chunk)
+                asks = caption_requests(items, transcript, self.max_new_tokens)
+                gens = self.model.generate([r for _, _, r in asks])
+                self._write(tree, asks, gens, result)
         # Partly captioned trees go on to aggregation; their failed nodes stay stale and
         # are retried by the next run. Only a tree with no caption at all fails here.
         result.status = "failed" if result.captioned == 0 else "captioned"
@@ -196,19 +217,20 @@ class Captioner:
             result.error = f"{result.failed} of {len(stale)} nodes got no caption"
         return result
 
-    def _frames(self, tree: Tree, nodes: list[TreeNode]) -> list[NodeFrames]:
-        if not self.needs_frames:
+    def _clip(self, tree: Tree, folder: Path) -> Path:
+        from actionlens.acquire.run import clip_key
+
+        return self.bucket.download(clip_key(tree.video_id), folder / "clip.mp4")
+
+    def _frames(self, clip: Path | None, nodes: list[TreeNode]) -> list[NodeFrames]:
+        if clip is None:
             blank = np.zeros((FRAMES_PER_SEGMENT, 1, 1, 3), np.uint8)
             return [
                 NodeFrames(n, Video(blank, tuple(segment_times(n.start, n.end))),
                            Image(blank[0], n.middle) if n.is_leaf else None)
                 for n in nodes
             ]
-        from actionlens.acquire.run import clip_key
-
-        with tempfile.TemporaryDirectory(prefix="actionlens-caption-") as tmp:
-            clip = self.bucket.download(clip_key(tree.video_id), Path(tmp) / "clip.mp4")
-            return node_frames(clip, nodes)
+        return node_frames(clip, nodes)
 
     def _write(self, tree: Tree, asks, gens: list[Generation], result: VideoCaptions) -> None:
         from pymongo import UpdateOne
@@ -238,8 +260,9 @@ class Captioner:
         ]
         if ops:
             self.db[NODES].bulk_write(ops, ordered=False)
-        result.failed = sum(1 for e in entries.values() if e["status"] != "ok")
-        result.captioned = len(entries) - result.failed
+        failed = sum(1 for e in entries.values() if e["status"] != "ok")
+        result.failed += failed
+        result.captioned += len(entries) - failed
 
     def _mark(self, result: VideoCaptions) -> None:
         from actionlens.store.mongo import VIDEOS
