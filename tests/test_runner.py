@@ -16,7 +16,6 @@ from actionlens.orchestration.runner import (
 )
 from actionlens.settings import Settings
 
-
 FAKE_KUBECONFIG = {
     "apiVersion": "v1", "kind": "Config", "current-context": "fake",
     "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],

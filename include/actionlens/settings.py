@@ -8,6 +8,7 @@ environment.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -237,8 +238,6 @@ def environment_for(settings: Settings) -> dict[str, str]:
         if value is None:
             continue
         if isinstance(value, dict | list):
-            import json
-
             env[f"ACTIONLENS_{name.upper()}"] = json.dumps(value)
         else:
             env[f"ACTIONLENS_{name.upper()}"] = str(value)

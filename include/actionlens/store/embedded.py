@@ -7,6 +7,7 @@ When no `mongo_uri` is configured the platform runs its own server with its data
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,10 +168,8 @@ class EmbeddedMongo:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline and _alive(pid):
-            try:  # reap it if we are its parent
+            with contextlib.suppress(ChildProcessError):  # reap it if we are its parent
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
