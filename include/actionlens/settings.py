@@ -163,6 +163,57 @@ class ModelSettings(BaseModel):
     batch_videos: int = Field(8, ge=1)  # videos per mapped caption/aggregate task
 
 
+class OpinionSource(ModelSpec):
+    """One second-opinion model: the annotation source it writes and how it is loaded."""
+
+    source: str  # written to nodes.annotations.<source> (qwen3vl, molmo2, ...)
+
+
+class LensSpec(BaseModel):
+    """One embedding lens: its name (a `lenses` document per video) and its backend."""
+
+    lens: str  # transcript | visual | qwen3vl_embedding | molmo2
+    backend: str  # a name in actionlens.lenses.backends.LENS_BACKENDS
+    model_id: str
+    weights: str | None = None  # local directory; None: models.weights_dir/model_id
+
+
+DEFAULT_CATEGORIES = [
+    "Food and Entertaining", "Home and Garden", "Hobbies and Crafts", "Cars & Other Vehicles",
+    "Sports and Fitness", "Computers and Electronics", "Health", "Personal Care and Style",
+    "Pets and Animals", "Arts and Entertainment", "Education and Communications",
+    "Holidays and Traditions",
+]
+
+
+class OpinionSettings(BaseModel):
+    """Second opinions on annotated nodes, embedding lenses, categories and neighbours.
+
+    The defaults are CPU baselines (named as such in every stored model id); production
+    sets e.g. sources qwen3vl/molmo2 on the transformers or openai backend and the
+    qwen3vl_embedding lens (see actionlens.opinions)."""
+
+    sources: list[OpinionSource] = Field(
+        default_factory=lambda: [
+            OpinionSource(source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-baseline"),
+            OpinionSource(
+                source="molmo2", backend="opinion-transcript", model_id="opinion-transcript-baseline"
+            ),
+        ]
+    )
+    lenses: list[LensSpec] = Field(
+        default_factory=lambda: [
+            LensSpec(lens="transcript", backend="sentence", model_id="all-MiniLM-L6-v2"),
+            LensSpec(lens="visual", backend="frame-histogram", model_id="frame-histogram-baseline"),
+        ]
+    )
+    category_lens: str = "transcript"  # a lens with a text space (qwen3vl_embedding in production)
+    categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    k: int = Field(10, ge=1)  # nearest neighbours kept per video and lens
+    batch_videos: int = Field(8, ge=1)  # videos per mapped opinions/lenses task
+    embedding_batch_size: int = Field(64, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ACTIONLENS_", env_nested_delimiter="__", extra="forbid"
@@ -185,6 +236,7 @@ class Settings(BaseSettings):
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     agreement: AgreementSettings = Field(default_factory=AgreementSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    opinions: OpinionSettings = Field(default_factory=OpinionSettings)
 
     @classmethod
     def settings_customise_sources(
