@@ -1,4 +1,5 @@
 -- One row per node × field × pair of sources, at every tier.
+-- depends_on: {{ ref('dim_videos') }}  (built first: its relationships test runs with this model)
 select
     node_score_id,
     video_id,

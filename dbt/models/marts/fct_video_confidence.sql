@@ -65,6 +65,8 @@ tagged as (
 
 select
     tagged.*,
+    videos.title,
+    videos.duration_seconds,
     concat_ws(
         ',',
         case when is_triple_agreement then 'triple_agreement' end,
@@ -76,3 +78,4 @@ select
         {%- endfor %}
     ) as tags
 from tagged
+left join {{ ref('dim_videos') }} as videos on videos.video_id = tagged.video_id

@@ -28,7 +28,13 @@ def confidence_task_group(
         ProjectConfig,
         RenderConfig,
     )
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import (
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        TestBehavior,
+        TestIndirectSelection,
+    )
 
     settings = settings or get_settings()
     env = dbt_env(settings, schema)
@@ -49,6 +55,9 @@ def confidence_task_group(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
+            # A relationships test runs with the model built last of its parents, never
+            # before the other parent exists.
+            test_indirect_selection=TestIndirectSelection.BUILDABLE,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.CUSTOM,
