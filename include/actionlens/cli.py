@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "actionlens.agreement.commands",
     "actionlens.warehouse.commands",
     "actionlens.publish.commands",
+    "actionlens.opinions.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]
