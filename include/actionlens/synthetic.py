@@ -69,12 +69,10 @@ def render_clip(
     audio: bool = True,
     faststart: bool = True,
     seed: int = 0,
-    vfr: bool = False,
 ) -> Path:
     """Encode scenes of flat colour with a moving square and mild noise to H.264 MP4.
 
     Scene `i` starts at the sum of the earlier durations, so its cut times are known.
-    With `vfr`, frames get jittered timestamps (variable frame rate).
     """
     width, height = size
     rng = np.random.default_rng(seed)
@@ -104,9 +102,6 @@ def render_clip(
         cmd += ["-f", "lavfi", "-t", f"{total:.3f}", "-i", f"sine=frequency={220 + seed % 400}:sample_rate=22050"]
     cmd += ["-map", "0:v"] + (["-map", "1:a", "-c:a", "aac", "-b:a", "64k"] if audio else [])
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30"]
-    if vfr:
-        # Jitter presentation times so the stream has no constant frame rate.
-        cmd += ["-vf", "setpts='PTS+0.4*(random(0)-0.5)/TB/" + str(fps_f) + "'", "-fps_mode", "vfr"]
     if faststart:
         cmd += ["-movflags", "+faststart"]
     cmd += [str(path)]
