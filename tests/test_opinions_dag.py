@@ -1,0 +1,129 @@
+"""The second_opinions DAG: wiring, the GPU pod spec when a model runs in-process, the
+ids it takes, and a local `dag.test()` run with the CPU baselines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from actionlens.orchestration.opinions import requested_ids
+from actionlens.settings import Settings
+
+DAG_FILE = "dags/second_opinions.py"
+FAKE_KUBECONFIG = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
+    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+}
+GPT = {"summary": {"brief": "A red scene.", "detailed": "A red scene with a square."},
+       "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}}
+
+
+def _load_dag(monkeypatch, **env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from actionlens.settings import get_settings
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        bag = DagBag(dag_folder=DAG_FILE)
+    finally:
+        get_settings.cache_clear()
+    assert bag.import_errors == {}
+    return bag.dags["second_opinions"]
+
+
+def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(monkeypatch):
+    from actionlens.orchestration.assets import ANNOTATIONS, OPINIONS
+
+    dag = _load_dag(monkeypatch)
+    assert [a.name for a in dag.schedule] == [ANNOTATIONS.name]
+    for step in ("opinions", "lenses"):
+        assert type(dag.get_task(step)).__name__ == "MappedOperator"
+        assert dag.get_task(step).upstream_task_ids == {"plan"}
+    assert dag.get_task("neighbours").upstream_task_ids == {"plan_neighbours"}
+    publish = dag.get_task("publish_opinions")
+    assert publish.upstream_task_ids == {"opinions", "neighbours"}
+    assert [o.name for o in publish.outlets] == [OPINIONS.name]
+    assert dag.params["video_ids"] == "all"
+
+
+def test_opinions_run_in_gpu_pods_when_a_model_runs_in_process(monkeypatch):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
+    sources = [{"source": "qwen3vl", "backend": "transformers", "model_id": "Qwen/Qwen3-VL-8B-Instruct"}]
+    dag = _load_dag(monkeypatch, ACTIONLENS_RUNNER="kubernetes", AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(conn),
+                    ACTIONLENS_OPINIONS__SOURCES=json.dumps(sources))
+    mapped = dag.get_task("opinions")
+    op = KubernetesPodOperator(task_id="opinions", arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs)
+    pod = op.build_pod_request_obj()
+    pods = Settings().pods
+    assert pod.spec.containers[0].resources.limits == {pods.gpu_resource: str(pods.gpu_limit)}
+    assert pod.spec.containers[0].command[-1] == "opinions"
+    lenses = dag.get_task("lenses").partial_kwargs  # the default lenses are CPU ones
+    assert lenses["container_resources"].limits in (None, {})
+
+
+def test_ids_come_from_events_else_the_param():
+    events = {"actionlens_annotations": [SimpleNamespace(extra={"video_ids": ["aaaaaaaaaa1"]})]}
+    assert requested_ids({"video_ids": "all"}, events) == ["aaaaaaaaaa1"]
+    assert requested_ids({"video_ids": "all"}, {}) == "all"
+    assert requested_ids({"video_ids": "aaaaaaaaaa2, aaaaaaaaaa3"}, None) == ["aaaaaaaaaa2", "aaaaaaaaaa3"]
+    assert requested_ids({"video_ids": ["aaaaaaaaaa4"]}, None) == ["aaaaaaaaaa4"]
+
+
+@pytest.mark.integration
+@pytest.mark.airflow
+def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
+    from actionlens.acquire.run import clip_key
+    from actionlens.caption.fixtures import small_tree
+    from actionlens.settings import get_settings
+    from actionlens.store.mongo import NODES, VIDEOS, connect
+    from actionlens.store.storage import open_bucket
+    from actionlens.synthetic import Scene, render_clip
+
+    env = {"ACTIONLENS_HOME": str(tmp_path / "home"), "ACTIONLENS_MONGO_URI": mongod,
+           "ACTIONLENS_MONGO_DB": "dagtest_opinions", "ACTIONLENS_BUCKET": str(tmp_path / "bucket")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    settings = get_settings()
+    db = connect(settings)
+    ids = ["dagOpin0001", "dagOpin0002"]
+    try:
+        for i, vid in enumerate(ids):
+            clip = render_clip(tmp_path / f"{vid}.mp4", [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
+                               ffmpeg=ffmpeg, fps=8, size=(64, 48), audio=False, seed=i)
+            info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(vid))
+            db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": info.uri},
+                                   "updated_at": datetime.now(UTC), "transcript": {"segments": [
+                                       {"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]}})
+            # An imported reference tree: only `gpt` annotations, on the root and one mid node.
+            docs = small_tree(vid, "action100m")
+            for d in docs:
+                if d["level"] <= 1 and not d["leaf"]:
+                    d["annotations"] = {"gpt": GPT}
+            db[NODES].insert_many(docs)
+        dag = _load_dag(monkeypatch, **env)
+        run = dag.test()
+        assert run.state == "success"
+        asked = list(db[NODES].find({"annotations.gpt": {"$exists": True}}))
+        assert len(asked) == 4
+        for node in asked:
+            for source in ("qwen3vl", "molmo2"):
+                entry = node["annotations"][source]
+                assert entry["status"] == "ok" and entry["baseline"] is True, (source, entry)
+        assert db["lenses"].count_documents({"status": "ok"}) == 4  # 2 videos x 2 lenses
+        assert db["neighbours"].count_documents({}) == 4 and db["neighbour_overlap"].count_documents({}) == 2
+        published = run.get_task_instance("publish_opinions")
+        assert published.state == "success"
+    finally:
+        db.client.drop_database("dagtest_opinions")
+        get_settings.cache_clear()
