@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from actionlens.bench import captions as bench
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback

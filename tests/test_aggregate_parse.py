@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 import pytest
+
 from actionlens.annotations import NA, converse, parse_annotation
 from actionlens.models import ChatRequest, Generation, Usage, user
 

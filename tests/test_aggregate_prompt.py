@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from actionlens.aggregate import prompt as P
 from actionlens.caption.fixtures import small_tree
 from actionlens.tree import build_tree

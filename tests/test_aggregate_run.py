@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from actionlens.aggregate import prompt as P
 from actionlens.aggregate import run as agg
 from actionlens.caption.fixtures import small_tree

@@ -11,12 +11,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
 def test_local_run_captions_and_annotates_the_new_trees(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
     from actionlens.acquire.run import clip_key
     from actionlens.settings import get_settings
     from actionlens.store.mongo import NODES, VIDEOS, connect
     from actionlens.store.storage import open_bucket
     from actionlens.synthetic import Scene, render_clip
-    from airflow.dag_processing.dagbag import DagBag
 
     env = {
         "ACTIONLENS_HOME": str(tmp_path / "home"),

@@ -20,10 +20,11 @@ def test_reports_merge_with_lost_batches():
 
 def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
     import pendulum
+    from airflow.sdk import dag, task
+
     from actionlens.orchestration.assets import ANNOTATIONS
     from actionlens.orchestration.stages import caption_and_aggregate
     from actionlens.settings import ModelSpec
-    from airflow.sdk import dag, task
 
     settings.models.captioner = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
 
@@ -58,9 +59,10 @@ def test_only_in_process_models_ask_for_a_gpu():
 def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch):
     import json
 
-    from actionlens.settings import Settings, get_settings
     from airflow.dag_processing.dagbag import DagBag
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from actionlens.settings import Settings, get_settings
 
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": "fake",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from actionlens.caption.frames import FrameRequest, decode_at, middle_time, segment_times
 from actionlens.caption.run import frame_requests, node_frames
 from actionlens.synthetic import Scene, render_clip

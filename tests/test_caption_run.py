@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from actionlens.caption import run as caption_run
 from actionlens.caption.fixtures import small_tree
 from actionlens.models import load_model, source_key

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from actionlens.models import ChatRequest, Image, Video, load_model, user
 from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.settings import ModelSettings, ModelSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from actionlens.models import ChatRequest, Image, Video, assistant, load_model, user
 from actionlens.settings import ModelSettings, ModelSpec
 
