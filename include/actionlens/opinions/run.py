@@ -236,7 +236,9 @@ class OpinionRunner:
 
 def load_opinion_model(spec: OpinionSource, settings: Settings) -> ChatModel:
     """The backend of one opinion source (the weight-free baselines registered first)."""
-    import actionlens.opinions.baseline  # noqa: F401  registers opinion-frames / opinion-transcript
+    # Registers the opinion-frames / opinion-transcript baselines and transformers-auto.
+    import actionlens.opinions.auto  # noqa: F401
+    import actionlens.opinions.baseline  # noqa: F401
 
     return load_model(spec, settings.models)
 
