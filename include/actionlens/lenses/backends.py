@@ -8,6 +8,7 @@ is a baseline stand-in for it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,14 @@ def _weights(spec: LensSpec, settings: Settings) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+@functools.lru_cache(maxsize=2)
+def _sentence_model(path: str | None, device: str):
+    """Loaded once per process (runs and tests reuse it; it is read-only)."""
+    from actionlens.agreement.semantic import load_sentence_model
+
+    return load_sentence_model(path, device)
+
+
 @register_lens("sentence")
 class SentenceLens:
     """The ASR transcript through a sentence-transformers model (default all-MiniLM-L6-v2
@@ -65,12 +74,10 @@ class SentenceLens:
     text_space = "text"
 
     def __init__(self, spec: LensSpec, settings: Settings):
-        from actionlens.agreement.semantic import load_sentence_model
-
         self.model_id = spec.model_id
         self.batch_size = settings.opinions.embedding_batch_size
-        self.model = load_sentence_model(_weights(spec, settings) if spec.weights else None,
-                                         settings.agreement.device)
+        self.model = _sentence_model(str(_weights(spec, settings)) if spec.weights else None,
+                                     settings.agreement.device)
 
     def has_input(self, item: LensInput) -> bool:
         return bool(item.transcript.strip())
