@@ -53,6 +53,10 @@ def test_gpu_pod_spec_is_built_offline_with_limits_selector_and_tolerations():
     assert op.on_finish_action.value == "delete_succeeded_pod"
     assert op.startup_timeout_seconds == 900 and op.schedule_timeout_seconds == 1800
     assert op.do_xcom_push is True
+    [mount] = [m for m in container.volume_mounts if m.name == "model-weights"]
+    assert (mount.mount_path, mount.read_only) == ("/models", True)
+    [volume] = [v for v in pod.spec.volumes if v.name == "model-weights"]
+    assert volume.persistent_volume_claim.claim_name == "actionlens-model-weights"
 
 
 def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
@@ -61,6 +65,7 @@ def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
     container = op.build_pod_request_obj().spec.containers[0]
     assert container.image == Settings().pods.cpu_image
     assert not (container.resources.limits or {}).get("nvidia.com/gpu")
+    assert not [m for m in container.volume_mounts or [] if m.name == "model-weights"]
 
 
 def test_pod_settings_come_from_settings():

@@ -54,6 +54,10 @@ class PodSettings(BaseModel):
     deferrable: bool = True
     # Env vars copied into every pod so it reaches the same stores as the scheduler.
     env_from_secret: str | None = "actionlens-settings"
+    # Model weights are never fetched at run time: GPU pods mount them read-only from a
+    # volume claim (point models.weights_dir / segment.weights under the mount path).
+    weights_volume_claim: str | None = "actionlens-model-weights"
+    weights_mount_path: str = "/models"
 
 
 class AcquireSettings(BaseModel):

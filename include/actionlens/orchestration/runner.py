@@ -82,6 +82,15 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
         selector = dict(pods.cpu_node_selector)
         tolerations = []
         image = pods.cpu_image
+    volumes, mounts = [], []
+    if gpu and pods.weights_volume_claim:
+        volumes.append(k8s.V1Volume(
+            name="model-weights",
+            persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+                claim_name=pods.weights_volume_claim, read_only=True),
+        ))
+        mounts.append(k8s.V1VolumeMount(name="model-weights", mount_path=pods.weights_mount_path,
+                                        read_only=True))
     env_from = (
         [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=pods.env_from_secret))]
         if pods.env_from_secret
@@ -100,6 +109,8 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
         "node_selector": selector,
         "tolerations": tolerations,
         "env_from": env_from,
+        "volumes": volumes,
+        "volume_mounts": mounts,
         "do_xcom_push": True,
         "get_logs": True,
         "deferrable": pods.deferrable,
