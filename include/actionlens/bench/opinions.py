@@ -71,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--single", type=int, default=256, help="sentences encoded one at a time")
     p.add_argument("--videos", type=int, default=100_000)
-    p.add_argument("--dims", default="384,256,1024", help="lens dimensions (transcript, visual, video model)")
+    p.add_argument("--dims", default="384,256,256",
+                   help="lens dimensions (MiniLM transcript, frame baseline, a video model truncated to 256)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--block", type=int, default=2048)
+    p.add_argument("--only", choices=("transcript", "neighbours"), default=None)
     args = p.parse_args(argv)
-    result = {
-        "transcript_lens": transcript_lens(args.sentences, args.batch_size, args.single),
-        "neighbours": neighbour_search(args.videos, [int(d) for d in args.dims.split(",")], args.k, args.block),
-    }
+    result = {}
+    if args.only in (None, "transcript"):
+        result["transcript_lens"] = transcript_lens(args.sentences, args.batch_size, args.single)
+    if args.only in (None, "neighbours"):
+        dims = [int(d) for d in args.dims.split(",")]
+        result["neighbours"] = neighbour_search(args.videos, dims, args.k, args.block)
     print(json.dumps(result, indent=1))
     return 0
 

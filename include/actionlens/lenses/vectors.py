@@ -28,11 +28,12 @@ def zero_shot(videos: np.ndarray, labels: Sequence[str], label_vectors: np.ndarr
     ]
 
 
-def top_k(vectors: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def top_k(vectors: np.ndarray, k: int, *, block: int = 2048, max_elements: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours by cosine of every row among the others.
 
-    Rows are compared a block at a time (one matrix product per block, so memory stays
-    block x n); returns (indices, scores), each (n, min(k, n-1)), best first."""
+    Rows are compared a block at a time (one matrix product per block); a block has at
+    most `block` rows and `max_elements` scores, so memory stays bounded however many
+    videos there are. Returns (indices, scores), each (n, min(k, n-1)), best first."""
     x = normalize(vectors)
     n = len(x)
     k = min(k, max(n - 1, 0))
@@ -40,11 +41,13 @@ def top_k(vectors: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray
     sims = np.zeros((n, k), dtype=np.float32)
     if k == 0:
         return idx, sims
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        s = x[lo:hi] @ x.T
+    rows = max(1, min(block, max_elements // max(n, 1)))
+    xt = np.ascontiguousarray(x.T)
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        s = x[lo:hi] @ xt
         s[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf  # never one's own neighbour
-        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        part = np.argpartition(s, n - k, axis=1)[:, n - k :]  # the k largest, unordered
         ps = np.take_along_axis(s, part, axis=1)
         order = np.argsort(-ps, axis=1, kind="stable")
         idx[lo:hi] = np.take_along_axis(part, order, axis=1)
