@@ -77,6 +77,8 @@ def input_hash(backend, item: LensInput, clip_ref: str, labels: list[str] | None
 
 
 class LensRunner:
+    """Embeds a batch of videos with every configured lens and stores the vectors."""
+
     def __init__(self, settings: Settings, *, db=None, bucket=None):
         from actionlens.store.mongo import connect
         from actionlens.store.storage import open_bucket
@@ -89,6 +91,7 @@ class LensRunner:
         self.db[LENSES].create_index([("lens", 1), ("status", 1)])
 
     def run(self, video_ids: list[str], *, lenses: list[str] | None = None, force: bool = False) -> dict[str, Any]:
+        """Every configured lens (or those named) over the batch, one model loaded at a time."""
         from actionlens.records import validate_video_id
         from actionlens.store.mongo import VIDEOS
 
@@ -96,54 +99,57 @@ class LensRunner:
         specs = [s for s in self.settings.opinions.lenses if lenses is None or s.lens in lenses]
         ids = [validate_video_id(v) for v in dict.fromkeys(video_ids)]
         videos = {d["_id"]: d for d in self.db[VIDEOS].find({"_id": {"$in": ids}}, {"transcript": 1, "clip": 1})}
-        missing = [v for v in ids if v not in videos]
         frames: dict[str, Video | str] = {}  # decoded once per video, shared by the lenses
         report: dict[str, Any] = {"lenses": {}, "failed": {}, "seconds": 0.0}
         with tempfile.TemporaryDirectory(prefix="actionlens-lenses-") as tmp:
             for spec in specs:
                 backend = load_lens(spec, self.settings)
-                counts = {"embedded": 0, "up_to_date": 0, "empty": 0, "failed": 0}
-                progress = Progress(f"lenses[{spec.lens}]", len(ids))
-                todo: list[tuple[LensInput, str]] = []
-                for vid in ids:
-                    if vid in missing:
-                        self._failed(spec, backend, vid, f"[{vid}] is not in the ledger", counts, report)
-                        continue
-                    video = videos[vid]
-                    clip_ref = str((video.get("clip") or {}).get("sha256") or (video.get("clip") or {}).get("uri") or "")
-                    item = LensInput(vid, transcript_text(video), None)
-                    labels = self.settings.opinions.categories if spec.lens == self.settings.opinions.category_lens else None
-                    digest = input_hash(backend, item, clip_ref, labels)
-                    stored = self.db[LENSES].find_one({"_id": lens_id(vid, spec.lens)}, {"model_id": 1, "input_hash": 1, "status": 1})
-                    if not force and stored and stored.get("model_id") == spec.model_id \
-                            and stored.get("input_hash") == digest and stored.get("status") in ("ok", "empty"):
-                        counts["up_to_date"] += 1
-                        progress.advance("up_to_date", vid)
-                        continue
-                    if backend.needs_frames:
-                        if vid not in frames:
-                            frames[vid] = self._frames(vid, Path(tmp))
-                        if isinstance(frames[vid], str):
-                            self._failed(spec, backend, vid, frames[vid], counts, report)
-                            continue
-                        item.frames = frames[vid]
-                    if not backend.has_input(item):
-                        self._write(spec, backend, item, digest, None, status="empty")
-                        counts["empty"] += 1
-                        progress.advance("empty", vid)
-                        continue
-                    todo.append((item, digest))
-                vectors = self._embed(backend, [i for i, _ in todo])
-                categories = self._categories(spec, backend, vectors) if todo else None
-                for n, (item, digest) in enumerate(todo):
-                    self._write(spec, backend, item, digest, vectors[n],
-                                category=categories[n] if categories else None)
-                    counts["embedded"] += 1
-                    progress.advance("embedded", item.video_id)
-                report["lenses"][spec.lens] = {"model_id": spec.model_id, "baseline": backend.baseline, **counts}
+                report["lenses"][spec.lens] = self._lens(spec, backend, ids, videos, frames, Path(tmp), report, force)
+                del backend  # free its weights before the next lens loads
         report["seconds"] = round(time.monotonic() - started, 3)
         report["embedded"] = sorted(set(ids) - set(report["failed"]))
         return report
+
+    def _lens(self, spec, backend, ids: list[str], videos: dict[str, dict], frames: dict[str, Video | str],
+              tmp: Path, report: dict[str, Any], force: bool) -> dict[str, Any]:
+        """One lens over the batch: skip up-to-date videos, embed the rest in one call."""
+        counts = {"embedded": 0, "up_to_date": 0, "empty": 0, "failed": 0}
+        progress = Progress(f"lenses[{spec.lens}]", len(ids))
+        labels = self.settings.opinions.categories if spec.lens == self.settings.opinions.category_lens else None
+        todo: list[tuple[LensInput, str]] = []
+        for vid in ids:
+            if vid not in videos:
+                self._failed(spec, backend, vid, f"[{vid}] is not in the ledger", counts, report)
+                continue
+            clip = videos[vid].get("clip") or {}
+            item = LensInput(vid, transcript_text(videos[vid]), None)
+            digest = input_hash(backend, item, str(clip.get("sha256") or clip.get("uri") or ""), labels)
+            stored = self.db[LENSES].find_one({"_id": lens_id(vid, spec.lens)}, {"model_id": 1, "input_hash": 1, "status": 1})
+            if not force and stored and stored.get("model_id") == spec.model_id \
+                    and stored.get("input_hash") == digest and stored.get("status") in ("ok", "empty"):
+                counts["up_to_date"] += 1
+                progress.advance("up_to_date", vid)
+                continue
+            if backend.needs_frames:
+                if vid not in frames:
+                    frames[vid] = self._frames(vid, tmp)
+                if isinstance(frames[vid], str):
+                    self._failed(spec, backend, vid, frames[vid], counts, report)
+                    continue
+                item.frames = frames[vid]
+            if not backend.has_input(item):
+                self._write(spec, backend, item, digest, None, status="empty")
+                counts["empty"] += 1
+                progress.advance("empty", vid)
+                continue
+            todo.append((item, digest))
+        vectors = self._embed(backend, [i for i, _ in todo])
+        categories = self._categories(spec, backend, vectors) if todo else None
+        for n, (item, digest) in enumerate(todo):
+            self._write(spec, backend, item, digest, vectors[n], category=categories[n] if categories else None)
+            counts["embedded"] += 1
+            progress.advance("embedded", item.video_id)
+        return {"model_id": spec.model_id, "baseline": backend.baseline, **counts}
 
     def _embed(self, backend, items: list[LensInput]) -> np.ndarray:
         if not items:
