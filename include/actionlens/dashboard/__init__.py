@@ -1,0 +1,1 @@
+"""The confidence dashboard: warehouse marts → one HTML page of inline SVG charts."""

@@ -1,0 +1,162 @@
+"""Data for the dashboard (read from the marts) and its HTML, with charts as inline SVG
+so the page needs no script or network access. Airflow-free; the plugin serves it."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from actionlens.settings import Settings
+
+BUCKETS = 10
+
+
+def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> dict[str, Any]:
+    """Everything the page shows, as plain data."""
+    from actionlens.warehouse.query import query
+
+    histogram = query(
+        settings,
+        f"""
+        select pair_name, field, least(cast(floor(semantic * {BUCKETS}) as integer), {BUCKETS - 1}) as bucket,
+               count(*) as n
+        from {{schema}}.fct_node_agreement
+        group by 1, 2, 3 order by 1, 2, 3""",
+        schema=schema,
+    )
+    videos = query(
+        settings,
+        """
+        select video_id, title, confidence_semantic, confidence_lexical, tags
+        from {schema}.fct_video_confidence order by confidence_semantic, video_id""",
+        schema=schema,
+    )
+    trend = query(
+        settings,
+        """
+        select cast(score_date as varchar) as day, pair_name,
+               sum(mean_semantic * n_scores) / sum(n_scores) as mean_semantic, sum(n_scores) as n
+        from {schema}.fct_daily_confidence_trend group by 1, 2 order by 1, 2""",
+        schema=schema,
+    )
+    hist: dict[str, list[int]] = defaultdict(lambda: [0] * BUCKETS)
+    for row in histogram:
+        hist[f"{row['pair_name']} · {row['field']}"][int(row["bucket"])] += int(row["n"])
+    tags = Counter(t for v in videos for t in (v["tags"] or "").split(",") if t)
+    series: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for row in trend:
+        series[row["pair_name"]].append((row["day"], float(row["mean_semantic"])))
+    return {
+        "histograms": dict(hist),
+        "tags": dict(tags.most_common()),
+        "trend": dict(series),
+        "least_trusted": videos[:least],
+        "n_videos": len(videos),
+        "fiftyone_url": f"{settings.agreement.fiftyone_app_url.rstrip('/')}/datasets/"
+        f"{quote(settings.agreement.fiftyone_dataset)}",
+    }
+
+
+def bars_svg(values: list[float], labels: list[str], width: int = 320, height: int = 140) -> str:
+    top = max(values, default=0) or 1
+    n = max(len(values), 1)
+    bw = (width - 20) / n
+    parts = [f'<svg class="chart" width="{width}" height="{height + 30}" role="img">']
+    for i, (v, label) in enumerate(zip(values, labels, strict=True)):
+        h = (height - 10) * v / top
+        x = 10 + i * bw
+        parts.append(
+            f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bw * 0.8:.1f}" '
+            f'height="{h:.1f}"><title>{html.escape(label)}: {v:g}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{x + bw * 0.4:.1f}" y="{height + 14}" font-size="9" '
+            f'text-anchor="middle">{html.escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_svg(
+    series: dict[str, list[tuple[str, float]]], width: int = 640, height: int = 180
+) -> str:
+    days = sorted({d for points in series.values() for d, _ in points})
+    parts = [f'<svg class="chart" width="{width}" height="{height + 30}" role="img">']
+    if days:
+        step = (width - 40) / max(len(days) - 1, 1)
+        colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+        for k, (name, points) in enumerate(sorted(series.items())):
+            xy = [(20 + days.index(d) * step, 10 + (height - 20) * (1 - v)) for d, v in points]
+            color = colors[k % len(colors)]
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+            parts.append(
+                f'<polyline class="line" fill="none" stroke="{color}" stroke-width="2" points="{path}"/>'
+            )
+            for x, y in xy:
+                parts.append(
+                    f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>'
+                )
+            parts.append(
+                f'<text x="{width - 150}" y="{16 + 14 * k}" fill="{color}" font-size="11">'
+                f"{html.escape(name)}</text>"
+            )
+        parts.append(f'<text x="20" y="{height + 20}" font-size="10">{html.escape(days[0])}</text>')
+        parts.append(
+            f'<text x="{width - 90}" y="{height + 20}" font-size="10">{html.escape(days[-1])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render(data: dict[str, Any]) -> str:
+    """The dashboard page."""
+    labels = [f"{i / BUCKETS:.1f}" for i in range(BUCKETS)]
+    hists = (
+        "".join(
+            f"<figure><figcaption>{html.escape(name)}</figcaption>{bars_svg(values, labels)}</figure>"
+            for name, values in sorted(data["histograms"].items())
+        )
+        or "<p>No agreement rows yet.</p>"
+    )
+    tag_names = list(data["tags"])
+    tags = (
+        bars_svg(
+            [float(v) for v in data["tags"].values()],
+            tag_names,
+            width=max(320, 90 * len(tag_names)),
+        )
+        if tag_names
+        else "<p>No tags yet.</p>"
+    )
+    fo = html.escape(data["fiftyone_url"])
+    rows = "".join(
+        '<tr><td><a href="{fo}?video_id={vid}">{vid}</a></td><td>{title}</td><td>{sem:.3f}</td>'
+        "<td>{lex:.3f}</td><td>{tags}</td></tr>".format(
+            fo=fo,
+            vid=html.escape(v["video_id"]),
+            title=html.escape(v.get("title") or ""),
+            sem=v["confidence_semantic"] or 0.0,
+            lex=v["confidence_lexical"] or 0.0,
+            tags=html.escape((v["tags"] or "").replace(",", ", ")),
+        )
+        for v in data["least_trusted"]
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>actionlens · confidence</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+figure {{ display: inline-block; margin: 8px; }} figcaption {{ font-size: 12px; }}
+.bar {{ fill: #4c78a8; }} table {{ border-collapse: collapse; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text-align: left; }}
+</style></head><body>
+<h1>Confidence of machine-written annotations</h1>
+<p>{data["n_videos"]} videos scored. Browse them in the <a href="{fo}">FiftyOne App</a>.</p>
+<h2>Semantic agreement per pair and field</h2><section id="distributions">{hists}</section>
+<h2>Tags</h2><section id="tags">{tags}</section>
+<h2>Daily trend (mean semantic agreement)</h2><section id="trend">{line_svg(data["trend"])}</section>
+<h2>Least-trusted videos</h2>
+<table id="least-trusted"><tr><th>video</th><th>title</th><th>semantic</th><th>lexical</th><th>tags</th></tr>
+{rows}</table>
+</body></html>"""

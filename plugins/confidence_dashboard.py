@@ -1,0 +1,44 @@
+"""The confidence dashboard as an Airflow 3 UI plugin (a FastAPI app under /confidence).
+
+Requests need an Airflow login (the UI's JWT cookie or a bearer token): 401 otherwise.
+The page reads the warehouse marts built by the `agreement` DAG.
+"""
+
+from __future__ import annotations
+
+from airflow.api_fastapi.core_api.security import GetUserDep
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+app = FastAPI(title="actionlens confidence")
+
+
+@app.get("/", response_class=HTMLResponse)
+def confidence_page(user: GetUserDep) -> str:
+    """Distributions, tags, trend and least-trusted videos from the warehouse."""
+    from actionlens.dashboard.page import gather, render
+    from actionlens.settings import get_settings
+
+    return render(gather(get_settings()))
+
+
+@app.get("/data")
+def confidence_data(user: GetUserDep) -> dict:
+    from actionlens.dashboard.page import gather
+    from actionlens.settings import get_settings
+
+    return gather(get_settings())
+
+
+class ConfidenceDashboardPlugin(AirflowPlugin):
+    name = "actionlens_confidence"
+    fastapi_apps = [{"app": app, "url_prefix": "/confidence", "name": "Confidence dashboard"}]
+    external_views = [
+        {
+            "name": "Confidence",
+            "href": "/confidence/",
+            "destination": "nav",
+            "url_route": "confidence",
+        }
+    ]

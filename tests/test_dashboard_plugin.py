@@ -1,0 +1,199 @@
+"""The confidence dashboard: page rendering, 401 without login, and real charts in
+headless Chromium against a running api-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from actionlens.dashboard.page import gather, render
+
+MARTS = [
+    "create schema if not exists analytics",
+    """create or replace table analytics.fct_node_agreement as
+       select 'gpt__qwen3vl' as pair_name, f as field, (i % 10) / 10.0 + 0.05 as semantic
+       from range(40) t(i), (values ('summary_brief'), ('action_actor')) v(f)""",
+    """create or replace table analytics.fct_video_confidence as select * from (values
+       ('aaaaaaaaaaa', 'Make pancakes', 0.2, 0.1, 'triple_disagreement'),
+       ('bbbbbbbbbbb', 'Fix a bike', 0.9, 0.7, 'triple_agreement,qwen3vl_agrees,molmo2_agrees'),
+       ('ccccccccccc', 'Grow basil', 0.7, 0.2, 'qwen3vl_agrees,qwen3vl_only'))
+       t(video_id, title, confidence_semantic, confidence_lexical, tags)""",
+    """create or replace table analytics.fct_daily_confidence_trend as select * from (values
+       (date '2026-11-20', 'gpt__qwen3vl', 0.6, 10), (date '2026-11-21', 'gpt__qwen3vl', 0.7, 12),
+       (date '2026-11-21', 'gpt__molmo2', 0.4, 12)) t(score_date, pair_name, mean_semantic, n_scores)""",
+]
+
+
+@pytest.fixture
+def marts(settings):
+    import duckdb
+
+    con = duckdb.connect(str(settings.path(settings.duckdb_path)))
+    for sql in MARTS:
+        con.execute(sql)
+    con.close()
+    return settings
+
+
+def test_gather_reads_every_section(marts):
+    data = gather(marts)
+    assert sum(data["histograms"]["gpt__qwen3vl · summary_brief"]) == 40
+    assert data["tags"]["qwen3vl_agrees"] == 2
+    assert [v["video_id"] for v in data["least_trusted"]][0] == "aaaaaaaaaaa"
+    assert set(data["trend"]) == {"gpt__qwen3vl", "gpt__molmo2"}
+    html = render(data)
+    assert html.count('class="bar"') == 2 * 10 + len(data["tags"])
+    assert "/datasets/actionlens?video_id=aaaaaaaaaaa" in html
+
+
+def test_empty_warehouse_renders_placeholders(settings):
+    html = render(gather(settings))
+    assert "No agreement rows yet" in html and "No tags yet" in html
+
+
+def _free_port() -> int:
+    from actionlens.store.embedded import free_port
+
+    return free_port()
+
+
+def _wait_http(url: str, seconds: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture
+def api_server(marts, airflow_db, tmp_path):
+    """`airflow api-server` on a free port, with one known user."""
+    from actionlens.settings import environment_for
+
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"admin": "dashboard-test"}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        **environment_for(marts),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with open(tmp_path / "api.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 120)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol."""
+
+    def __init__(self, binary: str, tmp: Path):
+        import httpx
+
+        port = _free_port()
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={tmp}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_http(f"http://127.0.0.1:{port}/json/version", 60)
+        page = next(
+            t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"
+        )
+        import websocket
+
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                return msg.get("result", {})
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)[
+            "result"
+        ].get("value")
+
+    def close(self):
+        self.ws.close()
+        os.killpg(self.proc.pid, 15)
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.integration
+@pytest.mark.airflow
+def test_dashboard_needs_login_and_renders_charts_in_chromium(api_server, tmp_path):
+    import httpx
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    assert httpx.get(f"{api_server}/confidence/").status_code == 401
+    token = httpx.post(
+        f"{api_server}/auth/token", json={"username": "admin", "password": "dashboard-test"}
+    ).json()["access_token"]
+    assert (
+        httpx.get(
+            f"{api_server}/confidence/", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
+
+    browser = Chromium(binary, tmp_path / "chromium")
+    try:
+        browser.call("Network.enable")
+        browser.call("Network.setCookie", name="_token", value=token, url=api_server)
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=f"{api_server}/confidence/")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and browser.evaluate("document.readyState") != "complete":
+            time.sleep(0.2)
+        counts = browser.evaluate("""JSON.stringify({
+            bars: document.querySelectorAll('#distributions rect.bar').length,
+            tags: document.querySelectorAll('#tags rect.bar').length,
+            points: document.querySelectorAll('#trend circle.point').length,
+            rows: document.querySelectorAll('#least-trusted tr').length - 1,
+            heights: [...document.querySelectorAll('#distributions rect.bar')]
+                .filter(r => r.getBoundingClientRect().height > 0).length})""")
+    finally:
+        browser.close()
+    counts = json.loads(counts)
+    assert counts["bars"] == 20 and counts["heights"] > 0
+    assert counts["tags"] == 5 and counts["points"] == 3 and counts["rows"] == 3
