@@ -6,9 +6,11 @@ dag-processor, triggerer) with state under var/airflow, and prints the login.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from actionlens.airflow_env import airflow_environment
 from actionlens.settings import get_settings
@@ -18,12 +20,20 @@ from actionlens.store.embedded import EmbeddedMongo
 def up() -> int:
     settings = get_settings()
     uri = settings.mongo_uri or EmbeddedMongo(settings.home / "mongo", mongod_bin=settings.mongod_bin).start()
-    env = {**os.environ, **airflow_environment(settings.home / "airflow"), "ACTIONLENS_MONGO_URI": uri}
+    home = settings.home / "airflow"
+    env = {**os.environ, **airflow_environment(home), "ACTIONLENS_MONGO_URI": uri}
+    # `airflow standalone` starts its components as `airflow …` from PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "simple_auth_manager_passwords.json.generated"
+    if not passwords.exists():  # a known local login instead of a generated one
+        passwords.write_text(json.dumps({"admin": "admin"}))
+    login = json.loads(passwords.read_text()).get("admin", "?")
     env["AIRFLOW__API__PORT"] = env.get("AIRFLOW__API__PORT", "8080")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     print(f"MongoDB:    {uri}")
-    print(f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  login: admin / admin")
+    print(f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  login: admin / {login}")
     print("Stop with Ctrl-C, then `make down` to stop MongoDB.", flush=True)
     return subprocess.call([sys.executable, "-m", "airflow", "standalone"], env=env)
 
