@@ -197,3 +197,13 @@ def test_dashboard_needs_login_and_renders_charts_in_chromium(api_server, tmp_pa
     counts = json.loads(counts)
     assert counts["bars"] == 20 and counts["heights"] > 0
     assert counts["tags"] == 5 and counts["points"] == 3 and counts["rows"] == 3
+
+
+def test_confidence_summary_command(marts, monkeypatch, capsys):
+    from actionlens import cli
+
+    monkeypatch.setattr("actionlens.settings.get_settings", lambda: marts)
+    assert cli.main(["confidence-summary"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["videos"] == 3 and out["least_trusted"][0]["video_id"] == "aaaaaaaaaaa"
+    assert out["dashboard_url"].endswith("/confidence/")

@@ -111,6 +111,7 @@ class AgreementSettings(BaseModel):
     videos_per_batch: int = 200
     fiftyone_dataset: str = "actionlens"
     fiftyone_app_url: str = "http://127.0.0.1:5151"
+    dashboard_url: str = "http://127.0.0.1:8080/confidence/"
     # Schema of the raw tables the loader writes and dbt reads as sources.
     raw_schema: str = "raw"
 

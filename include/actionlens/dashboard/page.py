@@ -160,3 +160,23 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text
 <table id="least-trusted"><tr><th>video</th><th>title</th><th>semantic</th><th>lexical</th><th>tags</th></tr>
 {rows}</table>
 </body></html>"""
+
+
+def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> dict[str, Any]:
+    """The confidence summary `make demo` prints: counts, tags, least-trusted, URLs."""
+    data = gather(settings, schema=schema, least=least)
+    videos = data["least_trusted"]
+    return {
+        "videos": data["n_videos"],
+        "tags": data["tags"],
+        "least_trusted": [
+            {
+                "video_id": v["video_id"],
+                "confidence_semantic": round(v["confidence_semantic"] or 0.0, 3),
+                "tags": v["tags"],
+            }
+            for v in videos
+        ],
+        "dashboard_url": settings.agreement.dashboard_url,
+        "fiftyone_url": data["fiftyone_url"],
+    }

@@ -17,3 +17,14 @@ def load_warehouse(args: argparse.Namespace) -> dict:
     from actionlens.warehouse.load import load_videos
 
     return load_videos(get_settings(), video_ids(args.videos) if args.videos else None)
+
+
+@command(
+    "confidence-summary",
+    "print the confidence summary from the warehouse marts and the dashboard URL",
+)
+def confidence_summary(args: argparse.Namespace) -> dict:
+    from actionlens.dashboard.page import summary
+    from actionlens.settings import get_settings
+
+    return summary(get_settings())
