@@ -26,11 +26,12 @@ this run before clearing.
 from __future__ import annotations
 
 import pendulum
+from airflow.sdk import dag, task
+
 from actionlens.orchestration.assets import ANNOTATIONS, OPINIONS
 from actionlens.orchestration.dbt import confidence_task_group
 from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
 from actionlens.orchestration.runner import heavy_step
-from airflow.sdk import dag, task
 
 
 @dag(

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from actionlens.agreement.lexical import lexical_batch, lexical_similarity
 from actionlens.agreement.score import FIELDS, pairs_for_nodes, score_videos
 from actionlens.agreement.semantic import Embedder
@@ -45,7 +46,9 @@ def test_lexical_empty_texts():
 def test_lexical_batch_equals_pairwise_exactly():
     a = ["kitten", "", "N/A", "Whisk the eggs", "x" * 500]
     b = ["sitting", "", "n/a ", "whisk eggs", "x" * 499 + "y"]
-    assert lexical_batch(a, b).tolist() == [lexical_similarity(x, y) for x, y in zip(a, b, strict=True)]
+    assert lexical_batch(a, b).tolist() == [
+        lexical_similarity(x, y) for x, y in zip(a, b, strict=True)
+    ]
 
 
 def test_semantic_cosine_is_floored_at_zero():

@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import pytest
+
 from actionlens.agreement.score import score_videos
 from actionlens.publish.dataset import detection_fields, tiers
 from actionlens.reference.action100m import import_files

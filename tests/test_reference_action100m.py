@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from actionlens.reference.action100m import check_tree, import_files, transcript_segments
 from actionlens.reference.synthetic import make_record, write_parquet
 
@@ -163,9 +164,10 @@ def test_transcript_entries_end_where_the_next_begins():
 
 @pytest.mark.integration
 def test_cli_imports_from_gcs(settings, db, tmp_path, gcs_endpoint, monkeypatch):
-    from actionlens import cli
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
+
+    from actionlens import cli
 
     path = write_parquet(_good_records(), tmp_path / "part-0.parquet")
     client = storage.Client(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from actionlens.agreement.score import score_videos
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
