@@ -161,6 +161,13 @@ def _nodes(video_id="vvvvvvvvvvv"):
     ]
 
 
+def test_failed_opinions_are_not_scored():
+    nodes = _nodes()
+    nodes[0]["annotations"]["molmo2"] = {"status": "failed", "raw": "not json"}
+    items = pairs_for_nodes(nodes, [("gpt", "qwen3vl"), ("gpt", "molmo2")])
+    assert {p.source_b for p in items} == {"qwen3vl"}
+
+
 def test_pairs_only_where_both_sources_annotated():
     items = pairs_for_nodes(_nodes(), [("gpt", "qwen3vl"), ("gpt", "molmo2"), ("gpt", "ours")])
     assert {(p.node_id, p.source_b) for p in items} == {("r", "qwen3vl"), ("r", "molmo2")}

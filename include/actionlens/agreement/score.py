@@ -59,6 +59,16 @@ def field_text(annotation: dict, field: str) -> str:
     return "" if value is None else str(value)
 
 
+def usable(annotation: dict | None) -> bool:
+    """An annotation with answers; a failed opinion (status "failed", only its raw text)
+    is absent, not a disagreement."""
+    return (
+        bool(annotation)
+        and annotation.get("status") != "failed"
+        and ("summary" in annotation or "action" in annotation)
+    )
+
+
 def pairs_for_nodes(nodes: Iterable[dict], pairs: Sequence[tuple[str, str]]) -> list[TextPair]:
     """Every (node, field, pair) where both sources annotated the node."""
     out = []
@@ -66,7 +76,7 @@ def pairs_for_nodes(nodes: Iterable[dict], pairs: Sequence[tuple[str, str]]) -> 
         annotations = node.get("annotations") or {}
         for a, b in pairs:
             ann_a, ann_b = annotations.get(a), annotations.get(b)
-            if not ann_a or not ann_b:
+            if not usable(ann_a) or not usable(ann_b):
                 continue
             for field in FIELDS:
                 out.append(

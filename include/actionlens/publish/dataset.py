@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from actionlens.agreement.score import FIELDS, SCORES, field_text
+from actionlens.agreement.score import FIELDS, SCORES, field_text, usable
 from actionlens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             "tier": tier[n["_id"]],
         }
         for source, ann in (n.get("annotations") or {}).items():
-            if not ann:
+            if not usable(ann):
                 continue
             for field in FIELDS:
                 out[f"{source}_{field}"].append({**base, "label": field_text(ann, field)})

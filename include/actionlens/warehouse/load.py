@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from actionlens.agreement.score import SCORES, TEMPORAL_SCORES
+from actionlens.agreement.score import SCORES, TEMPORAL_SCORES, usable
 from actionlens.settings import Settings
 from actionlens.warehouse.backends import Warehouse, open_warehouse
 from actionlens.warehouse.tables import TABLES
@@ -59,7 +59,7 @@ def node_row(doc: dict, now: datetime) -> tuple:
             "start_seconds": doc.get("start"),
             "end_seconds": doc.get("end"),
             "annotation_sources": ",".join(
-                sorted(k for k, v in (doc.get("annotations") or {}).items() if v)
+                sorted(k for k, v in (doc.get("annotations") or {}).items() if usable(v))
             ),
             "caption_sources": ",".join(
                 sorted(k for k, v in (doc.get("captions") or {}).items() if v)
