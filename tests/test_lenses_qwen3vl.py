@@ -67,3 +67,27 @@ def test_missing_weights_are_a_configuration_error(tmp_path):
 
     with pytest.raises(ConfigurationError, match="no weights for"):
         lens(tmp_path / "nothing")
+
+
+@pytest.mark.integration
+def test_category_lens_stores_a_text_video_zero_shot_label(settings, db, ffmpeg, tmp_path, weights):
+    from actionlens.lenses.run import LENSES, LensRunner
+    from actionlens.store.mongo import VIDEOS
+    from actionlens.store.storage import open_bucket
+    from actionlens.synthetic import Scene, render_clip
+
+    vid = "qwenCat0001"
+    clip = render_clip(tmp_path / "c.mp4", [Scene(4.0, (200, 40, 40))], ffmpeg=ffmpeg, fps=4, size=(64, 48), audio=False)
+    open_bucket(settings.bucket_uri()).upload(clip, f"clips/{vid}.mp4")
+    db[VIDEOS].insert_one({"_id": vid, "state": "stored"})
+    settings.models.device = "cpu"
+    settings.opinions.lenses = [LensSpec(lens="qwen3vl_embedding", backend="qwen3vl-embedding",
+                                         model_id="tiny-qwen3-vl-embedding", weights=str(weights))]
+    settings.opinions.category_lens = "qwen3vl_embedding"
+    report = LensRunner(settings, db=db).run([vid])
+    assert report["lenses"]["qwen3vl_embedding"]["embedded"] == 1
+    doc = db[LENSES].find_one({"_id": f"{vid}:qwen3vl_embedding"})
+    assert doc["dim"] == 64 and doc["baseline"] is False
+    category = doc["category"]
+    assert category["label"] in settings.opinions.categories and category["method"] == "text-video zero-shot"
+    assert category["baseline"] is False and category["score"] == max(category["scores"].values())
