@@ -102,3 +102,42 @@ def airflow_db():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+FAKE_KUBECONFIG = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
+    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+}
+
+
+@pytest.fixture
+def fake_kubernetes_conn(monkeypatch):
+    """A kubernetes connection that parses but points nowhere: pods are built, not run."""
+    import json
+
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
+    return conn
+
+
+@pytest.fixture
+def load_dag(monkeypatch):
+    """Parse one DAG file with extra environment (settings re-read before and after)."""
+    from actionlens.settings import get_settings
+
+    def load(dag_file: str, dag_id: str, **env: str):
+        from airflow.dag_processing.dagbag import DagBag
+
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            bag = DagBag(dag_folder=str(REPO / dag_file))
+        finally:
+            get_settings.cache_clear()
+        assert bag.import_errors == {}
+        return bag.dags[dag_id]
+
+    return load

@@ -13,36 +13,14 @@ from actionlens.orchestration.opinions import requested_ids
 from actionlens.settings import Settings
 
 DAG_FILE = "dags/second_opinions.py"
-FAKE_KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
-    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-}
 GPT = {"summary": {"brief": "A red scene.", "detailed": "A red scene with a square."},
        "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}}
 
 
-def _load_dag(monkeypatch, **env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from actionlens.settings import get_settings
-
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    try:
-        bag = DagBag(dag_folder=DAG_FILE)
-    finally:
-        get_settings.cache_clear()
-    assert bag.import_errors == {}
-    return bag.dags["second_opinions"]
-
-
-def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(monkeypatch):
+def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(load_dag):
     from actionlens.orchestration.assets import ANNOTATIONS, OPINIONS
 
-    dag = _load_dag(monkeypatch)
+    dag = load_dag(DAG_FILE, "second_opinions")
     assert [a.name for a in dag.schedule] == [ANNOTATIONS.name]
     for step in ("opinions", "lenses"):
         assert type(dag.get_task(step)).__name__ == "MappedOperator"
@@ -54,12 +32,11 @@ def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(monke
     assert dag.params["video_ids"] == "all"
 
 
-def test_opinions_run_in_gpu_pods_when_a_model_runs_in_process(monkeypatch):
+def test_opinions_run_in_gpu_pods_when_a_model_runs_in_process(load_dag, fake_kubernetes_conn):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
     sources = [{"source": "qwen3vl", "backend": "transformers", "model_id": "Qwen/Qwen3-VL-8B-Instruct"}]
-    dag = _load_dag(monkeypatch, ACTIONLENS_RUNNER="kubernetes", AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(conn),
+    dag = load_dag(DAG_FILE, "second_opinions", ACTIONLENS_RUNNER="kubernetes",
                     ACTIONLENS_OPINIONS__SOURCES=json.dumps(sources))
     mapped = dag.get_task("opinions")
     op = KubernetesPodOperator(task_id="opinions", arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs)
@@ -81,7 +58,7 @@ def test_ids_come_from_events_else_the_param():
 
 @pytest.mark.integration
 @pytest.mark.airflow
-def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
+def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db, load_dag):
     from actionlens.acquire.run import clip_key
     from actionlens.caption.fixtures import small_tree
     from actionlens.settings import get_settings
@@ -111,7 +88,7 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path,
                 if d["level"] <= 1 and not d["leaf"]:
                     d["annotations"] = {"gpt": GPT}
             db[NODES].insert_many(docs)
-        dag = _load_dag(monkeypatch, **env)
+        dag = load_dag(DAG_FILE, "second_opinions", **env)
         run = dag.test()
         assert run.state == "success"
         asked = list(db[NODES].find({"annotations.gpt": {"$exists": True}}))

@@ -16,19 +16,8 @@ from actionlens.orchestration.runner import (
 )
 from actionlens.settings import Settings
 
-FAKE_KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
-    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-}
-
-
-@pytest.fixture(autouse=True)
-def fake_kubernetes_connection(monkeypatch):
-    """A connection that parses but points nowhere: building a pod needs no cluster."""
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
+# Building a pod needs a kubernetes connection that parses, never a cluster.
+pytestmark = pytest.mark.usefixtures("fake_kubernetes_conn")
 
 
 def k8s_settings(**pods) -> Settings:

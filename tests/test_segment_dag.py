@@ -3,7 +3,6 @@ and a local `dag.test()` run that segments the stored backlog."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -14,34 +13,11 @@ from actionlens.settings import Settings
 
 DAG_FILE = "dags/tree_of_captions.py"
 
-FAKE_KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-    "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
-    "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-}
 
-
-def _load_dag(monkeypatch, **env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from actionlens.settings import get_settings
-
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    try:
-        bag = DagBag(dag_folder=DAG_FILE)
-    finally:
-        get_settings.cache_clear()
-    assert bag.import_errors == {}
-    return bag.dags["tree_of_captions"]
-
-
-def test_dag_runs_on_stored_clips_and_maps_segment_over_batches(monkeypatch):
+def test_dag_runs_on_stored_clips_and_maps_segment_over_batches(load_dag):
     from actionlens.orchestration.assets import STORED_CLIPS
 
-    dag = _load_dag(monkeypatch)
+    dag = load_dag(DAG_FILE, "tree_of_captions")
     assert [a.name for a in dag.schedule] == [STORED_CLIPS.name]
     segment = dag.get_task("segment")
     assert segment.upstream_task_ids == {"plan_segment"}
@@ -49,12 +25,10 @@ def test_dag_runs_on_stored_clips_and_maps_segment_over_batches(monkeypatch):
     assert type(segment).__name__ == "MappedOperator"
 
 
-def test_segment_pod_spec_is_built_offline(monkeypatch):
+def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(FAKE_KUBECONFIG)}}
-    dag = _load_dag(monkeypatch, ACTIONLENS_RUNNER="kubernetes",
-                    AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(conn))
+    dag = load_dag(DAG_FILE, "tree_of_captions", ACTIONLENS_RUNNER="kubernetes")
     mapped = dag.get_task("segment")
     assert mapped.operator_class is KubernetesPodOperator
     # One mapped instance, as the scheduler would expand it for a batch.
