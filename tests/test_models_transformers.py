@@ -50,5 +50,5 @@ def test_missing_weights_directory_is_a_configuration_error(tmp_path):
     from actionlens.errors import ConfigurationError
 
     spec = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
-    with pytest.raises(ConfigurationError, match="no Qwen3-VL weights"):
+    with pytest.raises(ConfigurationError, match="no weights for"):
         load_model(spec, ModelSettings(weights_dir=str(tmp_path)))

@@ -54,16 +54,23 @@ class Qwen3VLChat:
 
     baseline = False
 
+    @staticmethod
+    def model_class():
+        """The transformers class that loads the checkpoint (subclasses swap it)."""
+        from transformers import Qwen3VLForConditionalGeneration
+
+        return Qwen3VLForConditionalGeneration
+
     def __init__(self, spec: ModelSpec, models: ModelSettings):
         import torch
-        from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+        from transformers import AutoProcessor
 
         self.model_id = spec.model_id
         path = weights_path(spec, models)
         if not (path / "config.json").is_file():
             raise ConfigurationError(
-                f"no Qwen3-VL weights for {spec.model_id!r} at {path}: download the checkpoint "
-                "there or set models.<stage>.weights to its local directory"
+                f"no weights for {spec.model_id!r} at {path}: download the checkpoint there "
+                "or set models.<stage>.weights to its local directory"
             )
         cuda = torch.cuda.is_available() and models.device != "cpu"
         if models.device == "cuda" and not cuda:
@@ -74,7 +81,8 @@ class Qwen3VLChat:
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batching
         self.model = (
-            Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=self.dtype, local_files_only=True)
+            self.model_class()
+            .from_pretrained(path, dtype=self.dtype, local_files_only=True)
             .to(self.device)
             .eval()
         )
