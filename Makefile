@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench up down lint format clean
+.PHONY: install browser test test-fast demo bench up down lint format clean
 
 install: $(STAMP)
 
@@ -19,8 +19,14 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 ## The full test suite (unit, integration against real services, DAG integrity).
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## Debian's Chromium, for the dashboard's browser test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the dashboard test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 ## Unit tests only: no mongod, emulator or Airflow database.
 test-fast: install
