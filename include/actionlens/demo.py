@@ -37,6 +37,16 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> int:
         return proc.wait()
 
 
+def _command(args: list[str], env: dict[str, str], pretty: bool = False) -> str:
+    """Run `python -m actionlens <args>` and return its JSON result as text."""
+    done = subprocess.run([sys.executable, "-m", "actionlens", *args], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"(actionlens {args[0]} failed: {done.stderr.strip()[-500:]})"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.dumps(result, indent=2 if pretty else None)
+
+
 def main() -> int:
     home = REPO_ROOT / "var" / "demo"
     logs = home / "logs"
@@ -75,10 +85,10 @@ def main() -> int:
                   f"(full log: {logs / f'{dag_id}.log'})", flush=True)
             if code:
                 return code
-        summary = subprocess.run([sys.executable, "-m", "actionlens", "ledger"], env=env,
-                                 capture_output=True, text=True)
-        print("\nledger:", json.dumps(json.loads(summary.stdout), indent=None) if summary.returncode == 0
-              else summary.stderr[-500:])
+        print("\nledger:", _command(["ledger"], env))
+        confidence = _command(["confidence-summary"], env, pretty=True)
+        print("\nconfidence summary (warehouse marts):\n" + confidence)
+        print("\nThe dashboard_url above is a page of the Airflow UI: `make up` serves it.")
     if src is not None:
         print(f"source videos: {', '.join(src.ids)}")
     return 0

@@ -5,8 +5,8 @@
     python -m actionlens.bench.agreement --only dbt --rows 1000000
 
 Parts:
-  scoring  10k node-field pairs of realistic lengths (5 fields per node, two opinion
-           sources against one reference), lexical + semantic, batched (rapidfuzz over all
+  scoring  10k node-field pairs of realistic lengths (5 fields per node, the configured
+           source pairs: reference vs each opinion and ours, opinions vs each other), lexical + semantic, batched (rapidfuzz over all
            cores, each distinct text embedded once, model loaded once) against a
            straightforward reference in the same run: a Python loop calling
            python-Levenshtein per pair (run on every pair; numbers must be identical) and
@@ -110,17 +110,29 @@ def _edit(rng: random.Random, text: str, share: float) -> str:
 
 
 def make_pairs(n_pairs: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Reference vs opinion texts; each reference text is compared with two opinions."""
+    """Texts of the configured source pairs (AgreementSettings().pairs) per node and field.
+
+    Each node-field has one text per source: the reference, and opinions that either
+    paraphrase it (60%) or say something else; every configured pair of them is scored,
+    as the platform does, so a text takes part in several pairs.
+    """
+    from actionlens.settings import AgreementSettings
+
+    config = AgreementSettings()
+    sources = sorted({s for pair in config.pairs for s in pair} - {config.reference_source})
     rng = random.Random(seed)
     a: list[str] = []
     b: list[str] = []
     while len(a) < n_pairs:
         for _field, (lo, hi) in FIELD_WORDS:
             ref = "N/A" if rng.random() < 0.034 else _text(rng, lo, hi)
-            for _source in ("qwen3vl", "molmo2"):
+            texts = {config.reference_source: ref}
+            for source in sources:
                 agree = rng.random() < 0.6
-                a.append(ref)
-                b.append(_edit(rng, ref, 0.3) if agree and ref != "N/A" else _text(rng, lo, hi))
+                texts[source] = _edit(rng, ref, 0.3) if agree and ref != "N/A" else _text(rng, lo, hi)
+            for x, y in config.pairs:
+                a.append(texts[x])
+                b.append(texts[y])
     return a[:n_pairs], b[:n_pairs]
 
 
