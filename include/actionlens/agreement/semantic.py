@@ -56,7 +56,7 @@ class Embedder:
         *,
         path: str | Path | None = None,
         device: str = "cpu",
-        batch_size: int = 256,
+        batch_size: int = 16,
     ):
         self.model = model if model is not None else load_sentence_model(path, device)
         self.name = Path(str(path)).name if path else DEFAULT_MODEL_NAME
