@@ -46,6 +46,19 @@ NODES = [
     },
     {"_id": "b", "parent_id": "r", "level": 1, "start": 3.0, "end": 8.0},
 ]
+# What our own captioner stores (stage 2), keyed by its model id.
+OURS = {
+    "_id": "c", "parent_id": None, "level": 0, "start": 0.0, "end": 2.0,
+    "captions": {"Qwen__Qwen3-VL-4B": {"video": {"text": "a pan on a stove", "prompt_version": "v1"},
+                                       "frame": {"text": "a pan", "prompt_version": "v1"}}},
+}
+
+
+def test_our_captioners_entries_become_string_labels_under_safe_field_names():
+    fields = detection_fields([OURS])
+    assert set(fields) == {"qwen_qwen3_vl_4b_caption", "qwen_qwen3_vl_4b_frame_caption"}
+    assert fields["qwen_qwen3_vl_4b_caption"][0]["label"] == "a pan on a stove"
+    assert fields["qwen_qwen3_vl_4b_frame_caption"][0]["label"] == "a pan"
 
 
 def test_tiers_and_detection_fields_follow_the_public_dataset_names():

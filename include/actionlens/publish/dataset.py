@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,14 +64,26 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             if not usable(ann):
                 continue
             for field in FIELDS:
-                out[f"{source}_{field}"].append({**base, "label": field_text(ann, field)})
-        for source, text in (n.get("captions") or {}).items():
-            if text:
-                out[f"{source}_caption"].append({**base, "label": text})
+                out[f"{field_prefix(source)}_{field}"].append({**base, "label": field_text(ann, field)})
+        for source, entry in (n.get("captions") or {}).items():
+            # Imported trees keep plain strings (plm, llama3); our captioners store
+            # {"video": {"text"}, "frame": {"text"}} with their prompt version and usage.
+            if isinstance(entry, dict):
+                for kind, name in (("video", "caption"), ("frame", "frame_caption")):
+                    text = (entry.get(kind) or {}).get("text")
+                    if text:
+                        out[f"{field_prefix(source)}_{name}"].append({**base, "label": str(text)})
+            elif entry:
+                out[f"{field_prefix(source)}_caption"].append({**base, "label": str(entry)})
         for source, text in (n.get("actions") or {}).items():
             if text:
-                out[f"{source}_action"].append({**base, "label": text})
+                out[f"{field_prefix(source)}_action"].append({**base, "label": str(text)})
     return dict(out)
+
+
+def field_prefix(source: str) -> str:
+    """A source name (a model id for captioners) as a FiftyOne field-name prefix."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", source).strip("_").lower() or "source"
 
 
 def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
