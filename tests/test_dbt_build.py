@@ -135,3 +135,14 @@ def test_postgres_build_matches_duckdb_counts(postgres_build):
         cur.execute(f'select count(*) from "{schema}".fct_video_confidence')
         assert cur.fetchone()[0] == len(IDS)
     con.close()
+
+
+def test_unit_tests_hold_whatever_reference_source_is_configured(duckdb_build, tmp_path):
+    # The demo checks `ours` against the opinions; the tag rules' unit tests name their
+    # own sources and must not depend on that setting.
+    settings, _, _ = duckdb_build
+    ours = settings.model_copy(
+        update={"agreement": settings.agreement.model_copy(update={"reference_source": "ours"})}
+    )
+    done = run_dbt(ours, ["test", "--select", "test_type:unit"], target_path=tmp_path / "target")
+    assert "ERROR=0" in done.stdout and "PASS=9" in done.stdout

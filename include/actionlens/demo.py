@@ -69,6 +69,11 @@ def main() -> int:
             "ACTIONLENS_ACQUIRE__URL_TEMPLATE": server.url + "/{video_id}.mp4",
             "ACTIONLENS_ACQUIRE__BATCH_SIZE": "2",
             "HF_HUB_OFFLINE": "1",
+            # No Action100M reference here: the labels under test are our own stage 3
+            # (`ours`), checked against the two second opinions.
+            "ACTIONLENS_AGREEMENT__REFERENCE_SOURCE": "ours",
+            "ACTIONLENS_AGREEMENT__PAIRS": json.dumps([["ours", "qwen3vl"], ["ours", "molmo2"],
+                                                       ["qwen3vl", "molmo2"]]),
         }
         airflow = [sys.executable, "-m", "airflow"]
         print("migrating the Airflow metadata database ...", flush=True)
