@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.lenses.vectors import normalize
 from actionlens.models.base import Video
@@ -142,7 +143,6 @@ class Qwen3VLEmbeddingLens:
     pooling = "last"
 
     def __init__(self, spec: LensSpec, settings: Settings):
-        import torch
         from transformers import AutoModel, AutoProcessor
 
         self.model_id = spec.model_id
@@ -152,10 +152,7 @@ class Qwen3VLEmbeddingLens:
                 f"lens {spec.lens!r}: no weights for {spec.model_id!r} at {path}: download the "
                 "checkpoint there or set its `weights` to the local directory"
             )
-        device = settings.models.device
-        cuda = torch.cuda.is_available() and device != "cpu"
-        self.device = torch.device("cuda" if cuda else "cpu")
-        self.dtype = torch.bfloat16 if cuda else torch.float32
+        self.device, self.dtype = torch_device(settings.models.device, "models.device")
         self.batch_size = settings.models.batch_size
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         self.processor.tokenizer.padding_side = "left"  # the last position is every row's last token

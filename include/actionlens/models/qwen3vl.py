@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.models.base import ChatRequest, Generation, Image, Usage, Video
 from actionlens.models.registry import register
@@ -62,7 +63,6 @@ class Qwen3VLChat:
         return Qwen3VLForConditionalGeneration
 
     def __init__(self, spec: ModelSpec, models: ModelSettings):
-        import torch
         from transformers import AutoProcessor
 
         self.model_id = spec.model_id
@@ -72,11 +72,7 @@ class Qwen3VLChat:
                 f"no weights for {spec.model_id!r} at {path}: download the checkpoint there "
                 "or set models.<stage>.weights to its local directory"
             )
-        cuda = torch.cuda.is_available() and models.device != "cpu"
-        if models.device == "cuda" and not cuda:
-            raise ConfigurationError("models.device is 'cuda' but torch sees no GPU")
-        self.device = torch.device("cuda" if cuda else "cpu")
-        self.dtype = torch.bfloat16 if cuda else torch.float32
+        self.device, self.dtype = torch_device(models.device, "models.device")
         self.batch_size = models.batch_size
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batching

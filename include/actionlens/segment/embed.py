@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.segment.decode import FrameSize
 
@@ -132,12 +133,7 @@ class VJEPA2Embedder:
             raise ConfigurationError(
                 f"segment.stride={self.stride} exceeds segment.window={self.window}: frames would be skipped"
             )
-        device = cfg.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        # bf16 on GPU as in Action100M; float32 on CPU, where bf16 matmuls are slow.
-        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.device, self.dtype = torch_device(cfg.device, "segment.device")
         if model is None:
             model = self._load(cfg.weights)
             source = cfg.weights
