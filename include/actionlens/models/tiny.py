@@ -25,25 +25,43 @@ CHAT_TEMPLATE = (
 )
 
 
-def char_tokenizer():
-    """A character-level fast tokenizer with Qwen's special tokens."""
+def char_tokenizer(special_tokens: list[str] = SPECIAL_TOKENS, **extra):
+    """A character-level fast tokenizer with the given special tokens (Qwen's by default);
+    `extra` goes to PreTrainedTokenizerFast (e.g. a bos token, named image tokens)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     chars = [chr(i) for i in range(32, 127)] + ["\n"]
-    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS + chars)}
+    vocab = {t: i for i, t in enumerate(special_tokens + chars)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
     tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIAL_TOKENS)
+    tok.add_special_tokens(special_tokens)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left"
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        padding_side="left", **extra,
     )
+
+
+def save_checkpoint(model, processor, ids: dict[str, int], path: Path, seed: int) -> Path:
+    """Write a random-weight model and its processor as a local checkpoint directory.
+
+    `model` is a zero-argument constructor, called after seeding so weights are repeatable.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    model = model()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
 
 
 def save_tiny_qwen3vl(path: Path, seed: int = 0) -> Path:
     """Write a random-weight Qwen3-VL checkpoint (config, weights, processor) to `path`."""
-    import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
@@ -82,11 +100,4 @@ def save_tiny_qwen3vl(path: Path, seed: int = 0) -> Path:
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    return save_checkpoint(lambda: Qwen3VLForConditionalGeneration(config), processor, ids, path, seed)

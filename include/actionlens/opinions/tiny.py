@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from actionlens.models.tiny import char_tokenizer, save_checkpoint
+
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|video|>", "<im_patch>", "<im_col>",
     "<im_start>", "<low_res_im_start>", "<frame_start>", "<im_end>", "<frame_end>", "<im_low>",
@@ -20,29 +22,16 @@ CHAT_TEMPLATE = (
 )
 
 
-def char_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    chars = [chr(i) for i in range(32, 127)] + ["\n"]
-    tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(SPECIAL_TOKENS + chars)}, unk_token="<|endoftext|>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIAL_TOKENS)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token="<|endoftext|>",
-        padding_side="left", extra_special_tokens={"image_token": "<|image|>", "video_token": "<|video|>"},
-    )
-
-
 def save_tiny_molmo2(path: Path, seed: int = 0) -> Path:
     """Write a random-weight Molmo2ForConditionalGeneration checkpoint to `path`."""
-    import torch
     from transformers import Molmo2Config, Molmo2ForConditionalGeneration, Molmo2Processor
     from transformers.models.molmo2.image_processing_molmo2 import Molmo2ImageProcessor
     from transformers.models.molmo2.video_processing_molmo2 import Molmo2VideoProcessor
 
-    tokenizer = char_tokenizer()
+    tokenizer = char_tokenizer(
+        SPECIAL_TOKENS, bos_token="<|endoftext|>",
+        extra_special_tokens={"image_token": "<|image|>", "video_token": "<|video|>"},
+    )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     size = {"height": 56, "width": 56}  # 4x4 patches of 14 px
     processor = Molmo2Processor(
@@ -63,11 +52,4 @@ def save_tiny_molmo2(path: Path, seed: int = 0) -> Path:
         image_end_token_id=ids["<im_end>"], image_patch_id=ids["<im_patch>"],
         frame_start_token_id=ids["<frame_start>"], frame_end_token_id=ids["<frame_end>"],
     )
-    torch.manual_seed(seed)
-    model = Molmo2ForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    return save_checkpoint(lambda: Molmo2ForConditionalGeneration(config), processor, ids, path, seed)
