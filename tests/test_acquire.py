@@ -187,3 +187,21 @@ def test_plan_reports_skipped_manifest_rows(acq_settings, db, tmp_path):
     result = plan(s, budget=1)
     assert result.selected == 1 and result.skipped["bad_video_id"] == 1
     assert result.skipped["missing_value"] == 1
+
+
+def test_plan_reads_the_manifest_and_transcripts_from_gcs(acq_settings, db, gcs_endpoint):
+    from actionlens.store.storage import GCSBucket
+
+    bucket = GCSBucket("gs://actionlens-test/howto100m", endpoint=gcs_endpoint)
+    cfg = acq_settings.acquire
+    for local in (cfg.manifest, cfg.task_ids, cfg.transcripts):
+        bucket.upload(Path(local), Path(local).name)
+    s = acq_settings.model_copy(update={"gcs_endpoint": gcs_endpoint, "acquire": cfg.model_copy(update={
+        "manifest": "gs://actionlens-test/howto100m/HowTo100M_v1.csv",
+        "task_ids": "gs://actionlens-test/howto100m/task_ids.csv",
+        "transcripts": "gs://actionlens-test/howto100m/raw_caption.json",
+    })})
+    result = plan(s)
+    assert result.selected == 2 and result.transcripts == 2
+    doc = db[VIDEOS].find_one({"state": "pending"})
+    assert doc["task_name"] and doc["transcript"]["segments"]
