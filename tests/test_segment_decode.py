@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actionlens.segment.decode import DecodeError, FrameSize, NoVideoStream, SampledFrames, decode_sampled
+from actionlens.segment.decode import (
+    DecodeError,
+    FrameSize,
+    NoVideoStream,
+    SampledFrames,
+    decode_sampled,
+)
 from actionlens.synthetic import Scene, render_clip
 
 SIZE = FrameSize(40, 32)

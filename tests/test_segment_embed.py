@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from actionlens.errors import ConfigurationError
-from actionlens.segment.embed import EMBEDDERS, PixelEmbedder, VJEPA2Embedder, make_embedder, window_starts
+from actionlens.segment.embed import (
+    EMBEDDERS,
+    PixelEmbedder,
+    VJEPA2Embedder,
+    make_embedder,
+    window_starts,
+)
 from actionlens.settings import SegmentSettings
 
 
