@@ -32,7 +32,9 @@ from actionlens.orchestration.runner import heavy_step
     default_args=DEFAULT_ARGS,
     tags=[*BASE_TAGS, "acquire"],
     doc_md=__doc__,
-    params={"budget": Param(None, type=["null", "integer"], minimum=0, description="videos tonight")},
+    params={
+        "budget": Param(None, type=["null", "integer"], minimum=0, description="videos tonight")
+    },
 )
 def howto100m_acquire():
     @task

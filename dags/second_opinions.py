@@ -43,7 +43,8 @@ from actionlens.orchestration.opinions import second_opinions_tasks
     tags=[*BASE_TAGS, "opinions", "lenses"],
     params={
         "video_ids": Param(
-            "all", type=["string", "array"],
+            "all",
+            type=["string", "array"],
             description='video ids (a list or "a,b,c") or "all" for every annotated video; '
             "ignored when the run was triggered by annotation events",
         )

@@ -98,14 +98,19 @@ def airflow_db():
     """An Airflow metadata database (SQLite) migrated once per session."""
     done = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
 
 FAKE_KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "fake",
     "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
     "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
     "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],

@@ -27,11 +27,18 @@ def source(tmp_path_factory, ffmpeg):
     root = tmp_path_factory.mktemp("source")
     src = make_source(root, ffmpeg=ffmpeg, n_videos=2, seconds=4.0, extra_manifest_ids=0)
     videos = src.videos_dir
-    render_clip(videos / f"{TALL}.mp4", [Scene(2.0, (200, 30, 30)), Scene(2.0, (30, 30, 200))],
-                ffmpeg=ffmpeg, size=(500, 720), audio=False)
+    render_clip(
+        videos / f"{TALL}.mp4",
+        [Scene(2.0, (200, 30, 30)), Scene(2.0, (30, 30, 200))],
+        ffmpeg=ffmpeg,
+        size=(500, 720),
+        audio=False,
+    )
     (videos / f"{NOT_VIDEO}.mp4").write_text("<html><body>This video is private</body></html>")
     (videos / f"{ZERO}.mp4").write_bytes(b"")
-    whole = render_clip(root / "slow.mp4", [Scene(3.0, (10, 200, 10))], ffmpeg=ffmpeg, faststart=False)
+    whole = render_clip(
+        root / "slow.mp4", [Scene(3.0, (10, 200, 10))], ffmpeg=ffmpeg, faststart=False
+    )
     data = whole.read_bytes()
     (videos / f"{TRUNCATED}.mp4").write_bytes(data[: len(data) // 2])  # moov atom lost
     with StaticServer(videos) as server:
@@ -41,19 +48,30 @@ def source(tmp_path_factory, ffmpeg):
 @pytest.fixture
 def acq_settings(settings, source):
     src, server = source
-    return settings.model_copy(update={"acquire": settings.acquire.model_copy(update={
-        "manifest": str(src.manifest), "task_ids": str(src.task_ids),
-        "transcripts": str(src.transcripts), "url_template": server.url + "/{video_id}.mp4",
-        "clip_seconds": 3.0, "batch_size": 2,
-    })})
+    return settings.model_copy(
+        update={
+            "acquire": settings.acquire.model_copy(
+                update={
+                    "manifest": str(src.manifest),
+                    "task_ids": str(src.task_ids),
+                    "transcripts": str(src.transcripts),
+                    "url_template": server.url + "/{video_id}.mp4",
+                    "clip_seconds": 3.0,
+                    "batch_size": 2,
+                }
+            )
+        }
+    )
 
 
 def register(db, *ids):
     from actionlens.acquire import ledger
     from actionlens.records import SourceRow
 
-    ledger.register(db[VIDEOS], [SourceRow(video_id=v, category_1="A", category_2="B", rank=1,
-                                           task_id="1") for v in ids])
+    ledger.register(
+        db[VIDEOS],
+        [SourceRow(video_id=v, category_1="A", category_2="B", rank=1, task_id="1") for v in ids],
+    )
 
 
 def test_every_fault_ends_in_its_state_and_the_batch_completes(acq_settings, db, source):
@@ -64,9 +82,12 @@ def test_every_fault_ends_in_its_state_and_the_batch_completes(acq_settings, db,
     report = Acquirer(acq_settings, db=db).run(batch)
     states = {o.video_id: o.state.value for o in report.outcomes}
     assert states == {
-        good[0]: "stored", good[1]: "stored",
-        MISSING: "unavailable", NOT_VIDEO: "unavailable",
-        ZERO: "failed", TRUNCATED: "failed",
+        good[0]: "stored",
+        good[1]: "stored",
+        MISSING: "unavailable",
+        NOT_VIDEO: "unavailable",
+        ZERO: "failed",
+        TRUNCATED: "failed",
     }
     docs = {d["_id"]: d for d in db[VIDEOS].find()}
     assert "404" in docs[MISSING]["last_error"] and MISSING in docs[MISSING]["last_error"]
@@ -103,7 +124,9 @@ def test_audio_is_normalised_to_aac(acq_settings, db, source):
     assert outcome.clip.audio_codec == "aac"
 
 
-def test_upload_failure_leaves_no_object_and_the_video_retryable(acq_settings, db, source, monkeypatch):
+def test_upload_failure_leaves_no_object_and_the_video_retryable(
+    acq_settings, db, source, monkeypatch
+):
     vid = source[0].ids[0]
     register(db, vid)
 
@@ -171,7 +194,9 @@ def test_acquires_into_gcs(acq_settings, db, source, gcs_endpoint, tmp_path):
 
     vid = source[0].ids[0]
     register(db, vid)
-    gcs = acq_settings.model_copy(update={"bucket": "gs://actionlens-test/acquire", "gcs_endpoint": gcs_endpoint})
+    gcs = acq_settings.model_copy(
+        update={"bucket": "gs://actionlens-test/acquire", "gcs_endpoint": gcs_endpoint}
+    )
     outcome = Acquirer(gcs, db=db).run([vid]).outcomes[0]
     assert outcome.state.value == "stored", outcome.error
     assert outcome.clip.uri == f"gs://actionlens-test/acquire/clips/{vid}.mp4"
@@ -183,7 +208,9 @@ def test_plan_reports_skipped_manifest_rows(acq_settings, db, tmp_path):
     manifest = Path(acq_settings.acquire.manifest).read_text() + "bad,row\nshortid,A,B,1,1\n"
     path = tmp_path / "m.csv"
     path.write_text(manifest)
-    s = acq_settings.model_copy(update={"acquire": acq_settings.acquire.model_copy(update={"manifest": str(path)})})
+    s = acq_settings.model_copy(
+        update={"acquire": acq_settings.acquire.model_copy(update={"manifest": str(path)})}
+    )
     result = plan(s, budget=1)
     assert result.selected == 1 and result.skipped["bad_video_id"] == 1
     assert result.skipped["missing_value"] == 1
@@ -196,11 +223,18 @@ def test_plan_reads_the_manifest_and_transcripts_from_gcs(acq_settings, db, gcs_
     cfg = acq_settings.acquire
     for local in (cfg.manifest, cfg.task_ids, cfg.transcripts):
         bucket.upload(Path(local), Path(local).name)
-    s = acq_settings.model_copy(update={"gcs_endpoint": gcs_endpoint, "acquire": cfg.model_copy(update={
-        "manifest": "gs://actionlens-test/howto100m/HowTo100M_v1.csv",
-        "task_ids": "gs://actionlens-test/howto100m/task_ids.csv",
-        "transcripts": "gs://actionlens-test/howto100m/raw_caption.json",
-    })})
+    s = acq_settings.model_copy(
+        update={
+            "gcs_endpoint": gcs_endpoint,
+            "acquire": cfg.model_copy(
+                update={
+                    "manifest": "gs://actionlens-test/howto100m/HowTo100M_v1.csv",
+                    "task_ids": "gs://actionlens-test/howto100m/task_ids.csv",
+                    "transcripts": "gs://actionlens-test/howto100m/raw_caption.json",
+                }
+            ),
+        }
+    )
     result = plan(s)
     assert result.selected == 2 and result.transcripts == 2
     doc = db[VIDEOS].find_one({"state": "pending"})

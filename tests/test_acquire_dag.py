@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 def night(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
     from actionlens.settings import get_settings
 
-    src = make_source(tmp_path / "source", ffmpeg=ffmpeg, n_videos=3, seconds=3.0, extra_manifest_ids=1)
+    src = make_source(
+        tmp_path / "source", ffmpeg=ffmpeg, n_videos=3, seconds=3.0, extra_manifest_ids=1
+    )
     with StaticServer(src.videos_dir) as server:
         env = {
             "ACTIONLENS_HOME": str(tmp_path / "home"),

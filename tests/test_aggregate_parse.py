@@ -11,7 +11,10 @@ from actionlens.annotations import NA, converse, parse_annotation
 from actionlens.models import ChatRequest, Generation, Usage, user
 
 GOOD = {
-    "summary": {"brief": "A cook whisks eggs in a red bowl.", "detailed": "A cook cracks eggs and whisks."},
+    "summary": {
+        "brief": "A cook whisks eggs in a red bowl.",
+        "detailed": "A cook cracks eggs and whisks.",
+    },
     "action": {"brief": "whisk eggs", "detailed": "Whisk the eggs with a fork.", "actor": "a cook"},
 }
 
@@ -22,7 +25,9 @@ def test_plain_json_parses():
 
 
 def test_json_in_a_code_fence_after_reasoning_parses():
-    text = "Let me think. The captions agree on {eggs}.\n```json\n" + json.dumps(GOOD) + "\n```\nDone."
+    text = (
+        "Let me think. The captions agree on {eggs}.\n```json\n" + json.dumps(GOOD) + "\n```\nDone."
+    )
     assert parse_annotation(text).annotation.summary.brief.startswith("A cook")
 
 
@@ -67,7 +72,9 @@ def test_empty_answer_is_rejected():
 
 
 def test_na_summary_is_invalid():
-    assert not parse_annotation(json.dumps({**GOOD, "summary": {"brief": "N/A", "detailed": "N/A"}})).ok
+    assert not parse_annotation(
+        json.dumps({**GOOD, "summary": {"brief": "N/A", "detailed": "N/A"}})
+    ).ok
 
 
 class Scripted:
@@ -102,12 +109,14 @@ def first(key: str) -> ChatRequest:
 
 def test_three_rounds_then_repair_then_failure_each_item_on_its_own():
     good = json.dumps(GOOD)
-    model = Scripted({
-        "fine": ["draft", "better", good],
-        "repaired": ["draft", "better", "still prose", good],
-        "hopeless": ["a", "b", "c", "d"],
-        "down": ["draft", "!error"],
-    })
+    model = Scripted(
+        {
+            "fine": ["draft", "better", good],
+            "repaired": ["draft", "better", "still prose", good],
+            "hopeless": ["a", "b", "c", "d"],
+            "down": ["draft", "!error"],
+        }
+    )
     fine, repaired, hopeless, down = converse(
         model, [first(k) for k in ("fine", "repaired", "hopeless", "down")], ["revise", "revise"]
     )

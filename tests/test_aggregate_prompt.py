@@ -18,11 +18,16 @@ SOURCE = "cap-model"
 VIDEO = {
     "_id": VID,
     "task_name": "Make Pancakes",
-    "metadata": {"title": "Fluffy pancakes in 5 minutes", "description": "My  grandma's recipe.\nEnjoy!"},
-    "transcript": {"segments": [
-        {"start": 0.0, "end": 5.0, "text": "hi everyone, today pancakes"},
-        {"start": 5.0, "end": 12.0, "text": "first   whisk the eggs"},
-    ]},
+    "metadata": {
+        "title": "Fluffy pancakes in 5 minutes",
+        "description": "My  grandma's recipe.\nEnjoy!",
+    },
+    "transcript": {
+        "segments": [
+            {"start": 0.0, "end": 5.0, "text": "hi everyone, today pancakes"},
+            {"start": 5.0, "end": 12.0, "text": "first   whisk the eggs"},
+        ]
+    },
 }
 VIDEO_CAPTIONS = {
     (0.0, 12.0): "A person makes pancake batter in a kitchen.",
@@ -57,7 +62,9 @@ def check_golden(name: str, text: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    assert text == path.read_text(), f"{name} differs from its golden file (set UPDATE_GOLDEN=1 to accept)"
+    assert text == path.read_text(), (
+        f"{name} differs from its golden file (set UPDATE_GOLDEN=1 to accept)"
+    )
 
 
 def node_at(tree, start, end):
@@ -69,17 +76,24 @@ def test_metadata_renders_as_golden_yaml():
 
 
 def test_global_tree_renders_as_golden_markdown():
-    check_golden("global_tree.md", P.render_tree(captioned_tree().root, SOURCE, P.GLOBAL_DEPTH) + "\n")
+    check_golden(
+        "global_tree.md", P.render_tree(captioned_tree().root, SOURCE, P.GLOBAL_DEPTH) + "\n"
+    )
 
 
 def test_full_prompt_for_a_mid_node_matches_golden():
     tree = captioned_tree()
-    check_golden("prompt_5_12.md", P.render_prompt(VIDEO, tree.root, node_at(tree, 5.0, 12.0), SOURCE) + "\n")
+    check_golden(
+        "prompt_5_12.md", P.render_prompt(VIDEO, tree.root, node_at(tree, 5.0, 12.0), SOURCE) + "\n"
+    )
 
 
 def test_leaf_frame_captions_are_quoted_under_their_timestamp():
     text = P.render_tree(node_at(captioned_tree(), 5.0, 8.0), SOURCE)
-    assert "### [5.00 s - 6.50 s]\nCaption: An egg is cracked.\n> [5.75 s] A hand holding an egg." in text
+    assert (
+        "### [5.00 s - 6.50 s]\nCaption: An egg is cracked.\n> [5.75 s] A hand holding an egg."
+        in text
+    )
     assert "Hands crack eggs into a bowl." in text  # newlines inside captions are flattened
 
 
@@ -88,11 +102,25 @@ def test_global_tree_stops_at_its_depth():
     assert "[5.00 s - 8.00 s]" not in text and "[5.00 s - 12.00 s]" in text
 
 
-@pytest.mark.parametrize("point", [
-    "small models", "most captions", "can be seen", "headings", "settle what an unclear",
-    "current segment only", "very start or end", "transcript", "do not name people", "Output JSON only",
-    '"N/A"', "base form", "imperative", "actor",
-])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "small models",
+        "most captions",
+        "can be seen",
+        "headings",
+        "settle what an unclear",
+        "current segment only",
+        "very start or end",
+        "transcript",
+        "do not name people",
+        "Output JSON only",
+        '"N/A"',
+        "base form",
+        "imperative",
+        "actor",
+    ],
+)
 def test_instructions_cover_every_point(point):
     assert point in P.INSTRUCTIONS
 

@@ -20,8 +20,15 @@ pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 VID = "abcDEF12345"
 SOURCE = "cap-model"
 ANSWER = {
-    "summary": {"brief": "Eggs are cracked and whisked.", "detailed": "Hands crack two eggs and whisk them."},
-    "action": {"brief": "whisk eggs", "detailed": "Whisk the eggs in a bowl.", "actor": "a pair of hands"},
+    "summary": {
+        "brief": "Eggs are cracked and whisked.",
+        "detailed": "Hands crack two eggs and whisk them.",
+    },
+    "action": {
+        "brief": "whisk eggs",
+        "detailed": "Whisk the eggs in a bowl.",
+        "actor": "a pair of hands",
+    },
 }
 
 
@@ -47,8 +54,14 @@ def tree_db(settings, db):
     for d in docs:
         d["captions"] = {SOURCE: {"video": {"text": f"caption of {d['start']}-{d['end']}"}}}
     db[NODES].insert_many(docs)
-    db[VIDEOS].insert_one({"_id": VID, "state": "stored", "task_name": "Make Pancakes",
-                           "transcript": {"segments": [{"start": 0, "end": 12, "text": "hello"}]}})
+    db[VIDEOS].insert_one(
+        {
+            "_id": VID,
+            "state": "stored",
+            "task_name": "Make Pancakes",
+            "transcript": {"segments": [{"start": 0, "end": 12, "text": "hello"}]},
+        }
+    )
     return db
 
 
@@ -56,13 +69,17 @@ def aggregator(settings, db, url):
     settings.models.endpoint = url
     settings.models.retries = 2
     settings.models.backoff_seconds = 0.01
-    settings.models.aggregator = ModelSpec(backend="openai", model_id="openai/gpt-oss-120b", max_new_tokens=512)
+    settings.models.aggregator = ModelSpec(
+        backend="openai", model_id="openai/gpt-oss-120b", max_new_tokens=512
+    )
     model = load_model(settings.models.aggregator, settings.models)
     return agg.Aggregator(settings, model, db=db, captions=SOURCE)
 
 
 def annotation(db, start, end):
-    return (db[NODES].find_one({"video_id": VID, "start": start, "end": end}).get("annotations") or {}).get("ours")
+    return (
+        db[NODES].find_one({"video_id": VID, "start": start, "end": end}).get("annotations") or {}
+    ).get("ours")
 
 
 def test_only_non_leaf_nodes_of_four_seconds_or_more_are_annotated(settings, tree_db):
@@ -133,8 +150,10 @@ def test_a_prompt_change_reruns_only_stale_nodes(settings, tree_db, monkeypatch)
         a.run([VID])
         assert len(srv.requests) == 6
         assert a.run([VID])["nodes"] == 0 and len(srv.requests) == 6  # nothing stale
-        tree_db[NODES].update_one({"video_id": VID, "start": 0.0, "end": 12.0},
-                                  {"$set": {"annotations.ours.version": "old-model@0000"}})
+        tree_db[NODES].update_one(
+            {"video_id": VID, "start": 0.0, "end": 12.0},
+            {"$set": {"annotations.ours.version": "old-model@0000"}},
+        )
         assert a.run([VID])["nodes"] == 1
         monkeypatch.setattr(P, "INSTRUCTIONS", P.INSTRUCTIONS + "\n9. Be brief.")
         assert a.run([VID])["nodes"] == 2
@@ -154,9 +173,18 @@ def test_baselines_run_both_stages_end_to_end(settings, db):
     from actionlens.caption.run import caption_batch
 
     db[NODES].insert_many(small_tree(VID))
-    db[VIDEOS].insert_one({"_id": VID, "state": "stored", "transcript": {"segments": [
-        {"start": 0.0, "end": 6.0, "text": "we crack the eggs."},
-        {"start": 6.0, "end": 12.0, "text": "now whisk them."}]}})
+    db[VIDEOS].insert_one(
+        {
+            "_id": VID,
+            "state": "stored",
+            "transcript": {
+                "segments": [
+                    {"start": 0.0, "end": 6.0, "text": "we crack the eggs."},
+                    {"start": 6.0, "end": 12.0, "text": "now whisk them."},
+                ]
+            },
+        }
+    )
     caption_batch(settings, [VID])
     report = agg.aggregate_batch(settings, [VID])
     assert report["baseline"] is True and report["nodes"] == 2
@@ -173,7 +201,9 @@ def test_a_tree_without_captions_fails_that_video_only(settings, db):
     assert "run `caption` first" in report["videos"][0]["error"]
 
 
-def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(settings, tree_db, tmp_path):
+def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(
+    settings, tree_db, tmp_path
+):
     from actionlens.models.tiny import save_tiny_qwen3vl
 
     weights = save_tiny_qwen3vl(tmp_path / "tiny-qwen3-vl")
@@ -193,8 +223,10 @@ def test_changed_captions_rerun_the_nodes_whose_prompt_shows_them(settings, tree
         a = aggregator(settings, tree_db, srv.url)
         assert a.run([VID])["nodes"] == 2
         # The leaf [6.5, 8] is in the subtree of both annotated nodes.
-        tree_db[NODES].update_one({"video_id": VID, "start": 6.5},
-                                  {"$set": {f"captions.{SOURCE}.video.text": "a new caption"}})
+        tree_db[NODES].update_one(
+            {"video_id": VID, "start": 6.5},
+            {"$set": {f"captions.{SOURCE}.video.text": "a new caption"}},
+        )
         assert a.run([VID])["nodes"] == 2
         assert a.run([VID])["nodes"] == 0
     assert annotation(tree_db, 0.0, 12.0)["input_hash"]

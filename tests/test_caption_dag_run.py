@@ -10,7 +10,9 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
-def test_local_run_captions_and_annotates_the_new_trees(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
+def test_local_run_captions_and_annotates_the_new_trees(
+    tmp_path, mongod, ffmpeg, monkeypatch, airflow_db
+):
     from airflow.dag_processing.dagbag import DagBag
 
     from actionlens.acquire.run import clip_key
@@ -35,10 +37,17 @@ def test_local_run_captions_and_annotates_the_new_trees(tmp_path, mongod, ffmpeg
         scenes = [Scene(3.0, (200, 40, 40)), Scene(3.0, (40, 70, 200)), Scene(3.0, (40, 160, 60))]
         clip = render_clip(tmp_path / "c.mp4", scenes, ffmpeg=ffmpeg, size=(64, 48))
         info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(vid))
-        db[VIDEOS].insert_one({
-            "_id": vid, "state": "stored", "clip": {"uri": info.uri}, "updated_at": datetime.now(UTC),
-            "transcript": {"segments": [{"start": 0.0, "end": 9.0, "text": "today we paint a fence."}]},
-        })
+        db[VIDEOS].insert_one(
+            {
+                "_id": vid,
+                "state": "stored",
+                "clip": {"uri": info.uri},
+                "updated_at": datetime.now(UTC),
+                "transcript": {
+                    "segments": [{"start": 0.0, "end": 9.0, "text": "today we paint a fence."}]
+                },
+            }
+        )
         dag = DagBag(dag_folder="dags/tree_of_captions.py").dags["tree_of_captions"]
         run = dag.test()
         assert run.state == "success"

@@ -14,8 +14,15 @@ def test_batches_keep_order_and_drop_duplicates():
 def test_reports_merge_with_lost_batches():
     merged = merge_caption_reports([{"captioned": ["b", "a"], "failed": ["c"]}, None])
     assert merged == {"captioned": ["a", "b"], "failed": ["c"], "batches_lost": 1}
-    agg = merge_aggregate_reports([{"annotated": ["a"], "nodes": 3, "videos": [{"invalid": 1, "errors": 0}]}, None])
-    assert agg["annotated"] == ["a"] and agg["counts"] == {"nodes": 3, "invalid": 1, "errors": 0, "batches_lost": 1}
+    agg = merge_aggregate_reports(
+        [{"annotated": ["a"], "nodes": 3, "videos": [{"invalid": 1, "errors": 0}]}, None]
+    )
+    assert agg["annotated"] == ["a"] and agg["counts"] == {
+        "nodes": 3,
+        "invalid": 1,
+        "errors": 0,
+        "batches_lost": 1,
+    }
 
 
 def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
@@ -26,7 +33,9 @@ def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
     from actionlens.orchestration.stages import caption_and_aggregate
     from actionlens.settings import ModelSpec
 
-    settings.models.captioner = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
+    settings.models.captioner = ModelSpec(
+        backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"
+    )
 
     @dag(dag_id="wiring", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
     def wiring():
@@ -38,7 +47,14 @@ def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
 
     d = wiring()
     tasks = d.task_dict
-    assert set(tasks) == {"segmented", "plan_captions", "caption", "plan_aggregate", "aggregate", "publish_annotations"}
+    assert set(tasks) == {
+        "segmented",
+        "plan_captions",
+        "caption",
+        "plan_aggregate",
+        "aggregate",
+        "publish_annotations",
+    }
     assert tasks["caption"].upstream_task_ids == {"plan_captions"}
     assert tasks["plan_aggregate"].upstream_task_ids == {"caption"}
     assert tasks["aggregate"].upstream_task_ids == {"plan_aggregate"}
@@ -53,7 +69,9 @@ def test_only_in_process_models_ask_for_a_gpu():
     from actionlens.settings import ModelSettings, ModelSpec
 
     assert needs_gpu(ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"))
-    assert not needs_gpu(ModelSettings().captioner) and not needs_gpu(ModelSpec(backend="openai", model_id="m"))
+    assert not needs_gpu(ModelSettings().captioner) and not needs_gpu(
+        ModelSpec(backend="openai", model_id="m")
+    )
 
 
 def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch):
@@ -65,7 +83,9 @@ def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch)
     from actionlens.settings import Settings, get_settings
 
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "fake",
         "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
         "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
         "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
@@ -92,11 +112,16 @@ def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch)
     for step in ("caption", "aggregate"):
         mapped = dag.get_task(step)
         assert mapped.operator_class is KubernetesPodOperator
-        op = KubernetesPodOperator(task_id=step, arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs)
+        op = KubernetesPodOperator(
+            task_id=step, arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs
+        )
         built[step] = op.build_pod_request_obj().spec
     caption, aggregate = built["caption"], built["aggregate"]
     assert caption.containers[0].resources.limits == {pods.gpu_resource: str(pods.gpu_limit)}
-    assert caption.containers[0].command[-1] == "caption" and caption.node_selector == pods.gpu_node_selector
+    assert (
+        caption.containers[0].command[-1] == "caption"
+        and caption.node_selector == pods.gpu_node_selector
+    )
     assert not (aggregate.containers[0].resources.limits or {}).get(pods.gpu_resource)
     assert aggregate.containers[0].command[-1] == "aggregate"
     assert aggregate.containers[0].args == ["--videos", "aaaaaaaaaa1"]

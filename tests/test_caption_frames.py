@@ -17,8 +17,14 @@ RED, GREEN, BLUE = (200, 40, 40), (40, 160, 60), (40, 70, 200)
 def clip(tmp_path_factory, ffmpeg):
     """6 s at 10 fps: red [0, 2), green [2, 4), blue [4, 6)."""
     path = tmp_path_factory.mktemp("clip") / "c.mp4"
-    return render_clip(path, [Scene(2.0, RED), Scene(2.0, GREEN), Scene(2.0, BLUE)],
-                       ffmpeg=ffmpeg, fps=10, size=(160, 96), audio=False)
+    return render_clip(
+        path,
+        [Scene(2.0, RED), Scene(2.0, GREEN), Scene(2.0, BLUE)],
+        ffmpeg=ffmpeg,
+        fps=10,
+        size=(160, 96),
+        audio=False,
+    )
 
 
 def colour(frame: np.ndarray) -> tuple[int, int, int]:
@@ -39,9 +45,16 @@ def test_segment_times_are_32_bin_centres_inside_the_span():
 
 
 def test_frames_come_from_the_requested_times_at_the_requested_size(clip):
-    frames = decode_at(clip, [FrameRequest(5.0, (320, 320)), FrameRequest(0.5, None), FrameRequest(3.0, (320, 320))])
+    frames = decode_at(
+        clip,
+        [FrameRequest(5.0, (320, 320)), FrameRequest(0.5, None), FrameRequest(3.0, (320, 320))],
+    )
     assert [f.shape for f in frames] == [(320, 320, 3), (96, 160, 3), (320, 320, 3)]
-    assert close(colour(frames[0]), BLUE) and close(colour(frames[1]), RED) and close(colour(frames[2]), GREEN)
+    assert (
+        close(colour(frames[0]), BLUE)
+        and close(colour(frames[1]), RED)
+        and close(colour(frames[2]), GREEN)
+    )
 
 
 def test_times_past_the_end_get_the_last_frame(clip):

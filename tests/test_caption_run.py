@@ -24,8 +24,14 @@ TRANSCRIPT = [
 
 @pytest.fixture
 def stored(settings, db, ffmpeg, tmp_path):
-    clip = render_clip(tmp_path / "c.mp4", [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
-                       ffmpeg=ffmpeg, fps=8, size=(128, 96), audio=False)
+    clip = render_clip(
+        tmp_path / "c.mp4",
+        [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
+        ffmpeg=ffmpeg,
+        fps=8,
+        size=(128, 96),
+        audio=False,
+    )
     open_bucket(settings.bucket_uri()).upload(clip, f"clips/{VID}.mp4")
     db[VIDEOS].insert_one({"_id": VID, "state": "stored", "transcript": {"segments": TRANSCRIPT}})
     db[NODES].insert_many(small_tree(VID))
@@ -49,7 +55,9 @@ def test_baseline_captions_every_node_from_the_transcript(settings, stored):
 def test_endpoint_model_gets_32_frames_per_node_and_the_middle_frame_of_leaves(settings, stored):
     with LoopbackServer(lambda body: f"caption {count_images(body)}") as srv:
         settings.models.endpoint = srv.url
-        settings.models.captioner = ModelSpec(backend="openai", model_id="Qwen/Qwen3-VL-4B-Instruct")
+        settings.models.captioner = ModelSpec(
+            backend="openai", model_id="Qwen/Qwen3-VL-4B-Instruct"
+        )
         model = load_model(settings.models.captioner, settings.models)
         result = caption_run.Captioner(settings, model, db=stored).one(VID)
         assert srv.problems == []
@@ -93,7 +101,10 @@ def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tm
     assert report["captioned"] == [VID] and report["baseline"] is False
     leaf = stored[NODES].find_one({"start": 8.0, "end": 12.0})["captions"]["tiny__qwen3-vl"]
     assert leaf["status"] == "ok" and leaf["backend"] == "transformers"
-    assert isinstance(leaf["video"]["text"], str) and 1 <= leaf["video"]["usage"]["completion_tokens"] <= 4
+    assert (
+        isinstance(leaf["video"]["text"], str)
+        and 1 <= leaf["video"]["usage"]["completion_tokens"] <= 4
+    )
     assert leaf["frame"]["usage"]["prompt_tokens"] > 0
 
 

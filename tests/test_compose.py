@@ -11,7 +11,13 @@ from pydantic import BaseModel
 from actionlens.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+AIRFLOW = [
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+]
 
 
 def compose() -> dict:
@@ -37,8 +43,10 @@ def test_stack_has_airflow_components_and_stores():
     assert set(AIRFLOW + ["postgres", "mongodb", "gcs"]) <= set(services)
     commands = {name: services[name]["command"] for name in AIRFLOW[1:]}
     assert commands == {
-        "airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
-        "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-triggerer": "triggerer",
     }
 
 
@@ -54,7 +62,10 @@ def test_airflow_services_share_settings_repo_mount_and_metadata_db():
         assert env["ACTIONLENS_GCS_ENDPOINT"].startswith("http://gcs:")
         assert env["ACTIONLENS_BUCKET"].startswith("gs://")
     for name in AIRFLOW[1:]:
-        assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert (
+            services[name]["depends_on"]["airflow-init"]["condition"]
+            == "service_completed_successfully"
+        )
 
 
 def test_every_actionlens_variable_is_a_setting_and_parses(monkeypatch):

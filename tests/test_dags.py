@@ -39,7 +39,9 @@ heavy = sorted(m for m in {HEAVY!r} if m in sys.modules and m not in before)
 print(json.dumps({{"seconds": seconds, "heavy": heavy, "operators": ops}}))
 """
     env = {**os.environ, **(extra_env or {})}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -83,8 +85,11 @@ def test_dag_file_parses_in_under_a_second_without_heavy_imports(path):
 def test_dag_parses_in_kubernetes_mode_with_fake_connections(path):
     result = _parse_in_fresh_process(
         path,
-        {"ACTIONLENS_RUNNER": "kubernetes", "AIRFLOW_CONN_KUBERNETES_DEFAULT": FAKE_K8S,
-         "ACTIONLENS_MONGO_URI": "mongodb://mongo.invalid:27017/"},
+        {
+            "ACTIONLENS_RUNNER": "kubernetes",
+            "AIRFLOW_CONN_KUBERNETES_DEFAULT": FAKE_K8S,
+            "ACTIONLENS_MONGO_URI": "mongodb://mongo.invalid:27017/",
+        },
     )
     assert "KubernetesPodOperator" in result["operators"].values(), result
     assert "LocalStepOperator" not in result["operators"].values()

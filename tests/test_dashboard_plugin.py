@@ -165,7 +165,9 @@ def test_dashboard_needs_login_and_renders_charts_in_chromium(api_server, tmp_pa
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         # make test installs it; a missing browser must not pass silently.
-        pytest.fail("Debian's chromium is not installed: run `make test` or apt-get install chromium")
+        pytest.fail(
+            "Debian's chromium is not installed: run `make test` or apt-get install chromium"
+        )
     assert httpx.get(f"{api_server}/confidence/").status_code == 401
     token = httpx.post(
         f"{api_server}/auth/token", json={"username": "admin", "password": "dashboard-test"}

@@ -48,9 +48,17 @@ NODES = [
 ]
 # What our own captioner stores (stage 2), keyed by its model id.
 OURS = {
-    "_id": "c", "parent_id": None, "level": 0, "start": 0.0, "end": 2.0,
-    "captions": {"Qwen__Qwen3-VL-4B": {"video": {"text": "a pan on a stove", "prompt_version": "v1"},
-                                       "frame": {"text": "a pan", "prompt_version": "v1"}}},
+    "_id": "c",
+    "parent_id": None,
+    "level": 0,
+    "start": 0.0,
+    "end": 2.0,
+    "captions": {
+        "Qwen__Qwen3-VL-4B": {
+            "video": {"text": "a pan on a stove", "prompt_version": "v1"},
+            "frame": {"text": "a pan", "prompt_version": "v1"},
+        }
+    },
 }
 
 

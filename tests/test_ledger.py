@@ -15,13 +15,28 @@ NOW = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
 
 
 def row(vid: str, rank: int = 1) -> SourceRow:
-    return SourceRow(video_id=vid, category_1="Food", category_2="Recipes", rank=rank,
-                     task_id="1", task_name="Make Tea")
+    return SourceRow(
+        video_id=vid,
+        category_1="Food",
+        category_2="Recipes",
+        rank=rank,
+        task_id="1",
+        task_name="Make Tea",
+    )
 
 
 def clip(vid: str) -> ClipFacts:
-    return ClipFacts(uri=f"clips/{vid}.mp4", sha256="0" * 64, size_bytes=10, duration=9.0,
-                     fps=30.0, width=320, height=240, video_codec="h264", pix_fmt="yuv420p")
+    return ClipFacts(
+        uri=f"clips/{vid}.mp4",
+        sha256="0" * 64,
+        size_bytes=10,
+        duration=9.0,
+        fps=30.0,
+        width=320,
+        height=240,
+        video_codec="h264",
+        pix_fmt="yuv420p",
+    )
 
 
 def test_backoff_doubles_up_to_the_cap():
@@ -66,14 +81,16 @@ def test_failed_videos_come_back_after_backoff_until_exhausted(db):
     videos = db[VIDEOS]
     ledger.register(videos, [row("aaaaaaaaaa1")], NOW)
     ledger.claim(videos, "aaaaaaaaaa1", NOW, 3600)
-    due = ledger.mark_failed(videos, "aaaaaaaaaa1", "timeout", attempts=1, max_attempts=2,
-                             base=600, cap=3600, now=NOW)
+    due = ledger.mark_failed(
+        videos, "aaaaaaaaaa1", "timeout", attempts=1, max_attempts=2, base=600, cap=3600, now=NOW
+    )
     assert due == NOW + timedelta(seconds=600)
     assert ledger.retry_ids(videos, NOW + timedelta(seconds=599), 2, 3600) == []
     assert ledger.retry_ids(videos, NOW + timedelta(seconds=600), 2, 3600) == ["aaaaaaaaaa1"]
     ledger.claim(videos, "aaaaaaaaaa1", NOW + timedelta(seconds=600), 3600)
-    due = ledger.mark_failed(videos, "aaaaaaaaaa1", "timeout", attempts=2, max_attempts=2,
-                             base=600, cap=3600, now=NOW)
+    due = ledger.mark_failed(
+        videos, "aaaaaaaaaa1", "timeout", attempts=2, max_attempts=2, base=600, cap=3600, now=NOW
+    )
     assert due is None
     assert ledger.retry_ids(videos, NOW + timedelta(days=30), 2, 3600) == []
     doc = videos.find_one({"_id": "aaaaaaaaaa1"})
@@ -84,7 +101,12 @@ def test_transcripts_attach_to_known_ids_only(db):
     videos = db[VIDEOS]
     ledger.register(videos, [row("aaaaaaaaaa1")], NOW)
     segs = [TranscriptSegment(start=0, end=1.5, text="hi")]
-    assert ledger.attach_transcripts(videos, {"aaaaaaaaaa1": segs, "aaaaaaaaaa9": segs}, "raw_caption.json") == 1
+    assert (
+        ledger.attach_transcripts(
+            videos, {"aaaaaaaaaa1": segs, "aaaaaaaaaa9": segs}, "raw_caption.json"
+        )
+        == 1
+    )
     assert videos.count_documents({}) == 1
     assert videos.find_one({"_id": "aaaaaaaaaa1"})["transcript"]["segments"] == [
         {"start": 0.0, "end": 1.5, "text": "hi"}

@@ -19,8 +19,12 @@ def weights(tmp_path_factory):
 
 
 def lens(weights, backend="qwen3vl-embedding"):
-    spec = LensSpec(lens="qwen3vl_embedding", backend=backend, model_id="tiny-qwen3-vl-embedding",
-                    weights=str(weights))
+    spec = LensSpec(
+        lens="qwen3vl_embedding",
+        backend=backend,
+        model_id="tiny-qwen3-vl-embedding",
+        weights=str(weights),
+    )
     settings = Settings()
     settings.models.device = "cpu"
     settings.models.batch_size = 2
@@ -30,8 +34,13 @@ def lens(weights, backend="qwen3vl-embedding"):
 def clips(n: int) -> list[LensInput]:
     rng = np.random.default_rng(0)
     return [
-        LensInput(f"qwenLens{i:03d}", "", Video(rng.integers(0, 255, (8, 64, 64, 3), dtype=np.uint8),
-                                                tuple(i / 2 for i in range(8))))
+        LensInput(
+            f"qwenLens{i:03d}",
+            "",
+            Video(
+                rng.integers(0, 255, (8, 64, 64, 3), dtype=np.uint8), tuple(i / 2 for i in range(8))
+            ),
+        )
         for i in range(n)
     ]
 
@@ -77,17 +86,33 @@ def test_category_lens_stores_a_text_video_zero_shot_label(settings, db, ffmpeg,
     from actionlens.synthetic import Scene, render_clip
 
     vid = "qwenCat0001"
-    clip = render_clip(tmp_path / "c.mp4", [Scene(4.0, (200, 40, 40))], ffmpeg=ffmpeg, fps=4, size=(64, 48), audio=False)
+    clip = render_clip(
+        tmp_path / "c.mp4",
+        [Scene(4.0, (200, 40, 40))],
+        ffmpeg=ffmpeg,
+        fps=4,
+        size=(64, 48),
+        audio=False,
+    )
     open_bucket(settings.bucket_uri()).upload(clip, f"clips/{vid}.mp4")
     db[VIDEOS].insert_one({"_id": vid, "state": "stored"})
     settings.models.device = "cpu"
-    settings.opinions.lenses = [LensSpec(lens="qwen3vl_embedding", backend="qwen3vl-embedding",
-                                         model_id="tiny-qwen3-vl-embedding", weights=str(weights))]
+    settings.opinions.lenses = [
+        LensSpec(
+            lens="qwen3vl_embedding",
+            backend="qwen3vl-embedding",
+            model_id="tiny-qwen3-vl-embedding",
+            weights=str(weights),
+        )
+    ]
     settings.opinions.category_lens = "qwen3vl_embedding"
     report = LensRunner(settings, db=db).run([vid])
     assert report["lenses"]["qwen3vl_embedding"]["embedded"] == 1
     doc = db[LENSES].find_one({"_id": f"{vid}:qwen3vl_embedding"})
     assert doc["dim"] == 64 and doc["baseline"] is False
     category = doc["category"]
-    assert category["label"] in settings.opinions.categories and category["method"] == "text-video zero-shot"
+    assert (
+        category["label"] in settings.opinions.categories
+        and category["method"] == "text-video zero-shot"
+    )
     assert category["baseline"] is False and category["score"] == max(category["scores"].values())

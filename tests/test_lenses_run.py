@@ -26,12 +26,25 @@ VIDEOS_ = {
 def stored(settings, db, ffmpeg, tmp_path):
     bucket = open_bucket(settings.bucket_uri())
     for i, (vid, (colour, text)) in enumerate(VIDEOS_.items()):
-        clip = render_clip(tmp_path / f"{vid}.mp4", [Scene(4.0, colour)], ffmpeg=ffmpeg, fps=8,
-                           size=(96, 64), audio=False, seed=i)
+        clip = render_clip(
+            tmp_path / f"{vid}.mp4",
+            [Scene(4.0, colour)],
+            ffmpeg=ffmpeg,
+            fps=8,
+            size=(96, 64),
+            audio=False,
+            seed=i,
+        )
         bucket.upload(clip, f"clips/{vid}.mp4")
         segments = [{"start": 0.0, "end": 4.0, "text": text}] if text else []
-        db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": f"clips/{vid}.mp4"},
-                               "transcript": {"segments": segments}})
+        db[VIDEOS].insert_one(
+            {
+                "_id": vid,
+                "state": "stored",
+                "clip": {"uri": f"clips/{vid}.mp4"},
+                "transcript": {"segments": segments},
+            }
+        )
     return db
 
 
@@ -41,10 +54,15 @@ def lens_doc(db, vid, lens):
 
 def test_each_video_gets_a_unit_vector_per_lens_with_its_model_id(settings, stored):
     report = lens_run.LensRunner(settings, db=stored).run(list(VIDEOS_))
-    assert report["lenses"]["transcript"]["embedded"] == 3 and report["lenses"]["transcript"]["empty"] == 1
+    assert (
+        report["lenses"]["transcript"]["embedded"] == 3
+        and report["lenses"]["transcript"]["empty"] == 1
+    )
     assert report["lenses"]["visual"]["embedded"] == 4 and report["failed"] == {}
     text = lens_doc(stored, "lensVid0001", "transcript")
-    assert text["model_id"] == "all-MiniLM-L6-v2" and text["baseline"] is False and text["dim"] == 384
+    assert (
+        text["model_id"] == "all-MiniLM-L6-v2" and text["baseline"] is False and text["dim"] == 384
+    )
     visual = lens_doc(stored, "lensVid0001", "visual")
     assert visual["model_id"] == "frame-histogram-baseline" and visual["baseline"] is True
     assert visual["dim"] == 256
@@ -59,7 +77,10 @@ def test_the_transcript_lens_gives_a_baseline_category_from_its_text_space(setti
     assert cake["label"] == "Food and Entertaining" and cake["baseline"] is True
     assert cake["method"] == "transcript text-space baseline" and -1 <= cake["score"] <= 1
     assert len(cake["scores"]) == 12
-    assert lens_doc(stored, "lensVid0003", "transcript")["category"]["label"] == "Cars & Other Vehicles"
+    assert (
+        lens_doc(stored, "lensVid0003", "transcript")["category"]["label"]
+        == "Cars & Other Vehicles"
+    )
     assert "category" not in lens_doc(stored, "lensVid0001", "visual")
 
 
@@ -67,18 +88,34 @@ def test_rerun_is_idempotent_and_a_changed_transcript_re_embeds_only_that_video(
     runner = lens_run.LensRunner(settings, db=stored)
     runner.run(list(VIDEOS_))
     again = runner.run(list(VIDEOS_))
-    assert again["lenses"]["transcript"]["up_to_date"] == 4 and again["lenses"]["visual"]["up_to_date"] == 4
-    stored[VIDEOS].update_one({"_id": "lensVid0003"}, {"$set": {"transcript.segments.0.text": "Groom your dog."}})
+    assert (
+        again["lenses"]["transcript"]["up_to_date"] == 4
+        and again["lenses"]["visual"]["up_to_date"] == 4
+    )
+    stored[VIDEOS].update_one(
+        {"_id": "lensVid0003"}, {"$set": {"transcript.segments.0.text": "Groom your dog."}}
+    )
     third = runner.run(list(VIDEOS_))
-    assert third["lenses"]["transcript"]["embedded"] == 1 and third["lenses"]["visual"]["embedded"] == 0
+    assert (
+        third["lenses"]["transcript"]["embedded"] == 1
+        and third["lenses"]["visual"]["embedded"] == 0
+    )
     assert lens_doc(stored, "lensVid0003", "transcript")["category"]["label"] == "Pets and Animals"
 
 
 def test_a_video_without_a_clip_fails_the_visual_lens_only(settings, stored):
-    stored[VIDEOS].insert_one({"_id": "lensNoClip1", "state": "stored",
-                               "transcript": {"segments": [{"start": 0, "end": 1, "text": "hello"}]}})
+    stored[VIDEOS].insert_one(
+        {
+            "_id": "lensNoClip1",
+            "state": "stored",
+            "transcript": {"segments": [{"start": 0, "end": 1, "text": "hello"}]},
+        }
+    )
     report = lens_run.LensRunner(settings, db=stored).run(["lensNoClip1", "lensVid0001"])
-    assert list(report["failed"]) == ["lensNoClip1"] and "[lensNoClip1] has no stored clip" in report["failed"]["lensNoClip1"][0]
+    assert (
+        list(report["failed"]) == ["lensNoClip1"]
+        and "[lensNoClip1] has no stored clip" in report["failed"]["lensNoClip1"][0]
+    )
     assert lens_doc(stored, "lensNoClip1", "transcript")["status"] == "ok"
     assert report["embedded"] == ["lensVid0001"]
 
@@ -86,9 +123,16 @@ def test_a_video_without_a_clip_fails_the_visual_lens_only(settings, stored):
 def test_neighbours_and_cross_lens_overlap_are_stored_per_video(settings, stored):
     lens_run.LensRunner(settings, db=stored).run(list(VIDEOS_))
     report = compute_neighbours(settings, db=stored, k=1)
-    assert report["lenses"]["transcript"]["videos"] == 3 and report["lenses"]["visual"]["videos"] == 4
-    near = {d["video_id"]: d["neighbours"][0]["video_id"] for d in stored[NEIGHBOURS].find({"lens": "visual"})}
-    assert near["lensVid0001"] == "lensVid0002" and near["lensVid0003"] == "lensVid0004"  # same colours
+    assert (
+        report["lenses"]["transcript"]["videos"] == 3 and report["lenses"]["visual"]["videos"] == 4
+    )
+    near = {
+        d["video_id"]: d["neighbours"][0]["video_id"]
+        for d in stored[NEIGHBOURS].find({"lens": "visual"})
+    }
+    assert (
+        near["lensVid0001"] == "lensVid0002" and near["lensVid0003"] == "lensVid0004"
+    )  # same colours
     text = stored[NEIGHBOURS].find_one({"_id": "lensVid0001:transcript"})
     assert text["neighbours"][0]["video_id"] == "lensVid0002" and text["neighbours"][0]["rank"] == 1
     both = stored[OVERLAP].find_one({"_id": "lensVid0001:transcript:visual"})

@@ -33,7 +33,9 @@ def test_zero_shot_needs_one_vector_per_label():
 
 def test_top_k_on_points_of_a_circle_are_the_adjacent_angles():
     angles = np.deg2rad([0, 10, 30, 70, 100, 180])
-    x = np.stack([np.cos(angles), np.sin(angles)], axis=1) * np.arange(1, 7)[:, None]  # norms differ
+    x = (
+        np.stack([np.cos(angles), np.sin(angles)], axis=1) * np.arange(1, 7)[:, None]
+    )  # norms differ
     idx, sims = top_k(x, 2, block=4)  # blocks of 4 rows: the second block is short
     assert idx.tolist() == [[1, 2], [0, 2], [1, 0], [4, 2], [3, 2], [4, 3]]
     assert sims[0, 0] == pytest.approx(np.cos(np.deg2rad(10)), abs=1e-6)

@@ -28,13 +28,20 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_valid_rows_are_read_with_task_names(tmp_path):
-    csv = write(tmp_path, "m.csv", HEADER + "nVbIUDjzWY4,Cars & Other Vehicles,Motorcycles,27,52907\n")
+    csv = write(
+        tmp_path, "m.csv", HEADER + "nVbIUDjzWY4,Cars & Other Vehicles,Motorcycles,27,52907\n"
+    )
     tasks = write(tmp_path, "t.csv", "52907\tRepair a Motorcycle\n")
     m = read_manifest(csv, tasks)
     assert m.rows.to_dict("records") == [
-        {"video_id": "nVbIUDjzWY4", "category_1": "Cars & Other Vehicles",
-         "category_2": "Motorcycles", "rank": 27, "task_id": "52907",
-         "task_name": "Repair a Motorcycle"}
+        {
+            "video_id": "nVbIUDjzWY4",
+            "category_1": "Cars & Other Vehicles",
+            "category_2": "Motorcycles",
+            "rank": 27,
+            "task_id": "52907",
+            "task_name": "Repair a Motorcycle",
+        }
     ]
     assert not m.skipped
 
@@ -53,7 +60,10 @@ def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path):
     m = read_manifest(write(tmp_path, "m.csv", HEADER + "\n".join(rows) + "\n"))
     assert m.rows["video_id"].tolist() == ["goodid00001"]
     assert dict(m.skipped) == {
-        "bad_video_id": 3, "missing_value": 2, "bad_rank": 1, "duplicate_id": 1,
+        "bad_video_id": 3,
+        "missing_value": 2,
+        "bad_rank": 1,
+        "duplicate_id": 1,
     }
 
 
@@ -75,7 +85,9 @@ def test_unreadable_manifest_is_an_input_error(tmp_path):
         read_manifest(tmp_path / "nope.csv")
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "abcdefghijkl", "../etc/pass", "abc def ghi", None, 12345678901])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "abcdefghijkl", "../etc/pass", "abc def ghi", None, 12345678901]
+)
 def test_invalid_video_ids_are_rejected(bad):
     with pytest.raises(InputError):
         validate_video_id(bad)
@@ -121,7 +133,8 @@ def test_batches_cover_every_id_once():
 
 def test_transcripts_are_parsed_and_malformed_entries_counted(tmp_path):
     path = write(
-        tmp_path, "raw_caption.json",
+        tmp_path,
+        "raw_caption.json",
         '{"aaaaaaaaaa1": {"start": [0, 2.5], "end": [2.5, 4], "text": ["hello", "world"]},'
         ' "aaaaaaaaaa2": {"start": [0], "end": [], "text": ["x"]},'
         ' "aaaaaaaaaa3": {"text": ["no times"]},'
@@ -129,7 +142,10 @@ def test_transcripts_are_parsed_and_malformed_entries_counted(tmp_path):
     )
     got, skipped = read_transcripts(path, ["aaaaaaaaaa1", "aaaaaaaaaa2", "aaaaaaaaaa3"])
     assert list(got) == ["aaaaaaaaaa1"]
-    assert [(s.start, s.end, s.text) for s in got["aaaaaaaaaa1"]] == [(0, 2.5, "hello"), (2.5, 4, "world")]
+    assert [(s.start, s.end, s.text) for s in got["aaaaaaaaaa1"]] == [
+        (0, 2.5, "hello"),
+        (2.5, 4, "world"),
+    ]
     assert skipped["malformed_transcript"] == 2
 
 

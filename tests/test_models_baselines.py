@@ -20,14 +20,19 @@ def test_transcript_captioner_uses_the_asr_text_overlapping_the_span():
     req = ChatRequest([user("describe")], context={"span": (1.5, 5.5), "transcript": SEGMENTS})
     [gen] = model.generate([req])
     assert gen.text == "first we crack eggs then whisk them now pour the batter"
-    [empty] = model.generate([ChatRequest([user("x")], context={"span": (20, 30), "transcript": SEGMENTS})])
+    [empty] = model.generate(
+        [ChatRequest([user("x")], context={"span": (20, 30), "transcript": SEGMENTS})]
+    )
     assert empty.text == "" and empty.ok
 
 
 def test_extractive_aggregator_answers_schema_json_from_captions():
     model = load_model(ModelSettings().aggregator, ModelSettings())
     assert model.baseline
-    req = ChatRequest([user("x")], context={"captions": ["A cook whisks eggs. The bowl is red.", "The bowl is red."]})
+    req = ChatRequest(
+        [user("x")],
+        context={"captions": ["A cook whisks eggs. The bowl is red.", "The bowl is red."]},
+    )
     [gen] = model.generate([req])
     data = json.loads(gen.text)
     assert data["summary"]["brief"] == "A cook whisks eggs."

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
 def model_for(url: str, **overrides):
     values = {
-        "endpoint": url, "api_key": "test-key", "retries": 3, "backoff_seconds": 0.01,
-        "backoff_max_seconds": 0.05, "timeout_seconds": 5, **overrides,
+        "endpoint": url,
+        "api_key": "test-key",
+        "retries": 3,
+        "backoff_seconds": 0.01,
+        "backoff_max_seconds": 0.05,
+        "timeout_seconds": 5,
+        **overrides,
     }
     settings = ModelSettings(**values)
     return load_model(ModelSpec(backend="openai", model_id="org/vlm-1.5"), settings)
@@ -76,7 +81,9 @@ def test_unreachable_endpoint_gives_errors_not_exceptions():
 def test_requests_overlap_up_to_the_concurrency_limit():
     with LoopbackServer(latency=0.2) as srv:
         started = time.monotonic()
-        gens = model_for(srv.url, concurrency=4).generate([ChatRequest([user(f"{i}")]) for i in range(8)])
+        gens = model_for(srv.url, concurrency=4).generate(
+            [ChatRequest([user(f"{i}")]) for i in range(8)]
+        )
         elapsed = time.monotonic() - started
     assert all(g.ok for g in gens)
     assert [g.text for g in gens] == [f"echo: {i}" for i in range(8)]  # order kept

@@ -22,11 +22,15 @@ def tiny_qwen(tmp_path_factory):
 def test_frames_to_decoded_text_in_one_batch(tiny_qwen):
     rng = np.random.default_rng(0)
     image = Image(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
-    video = Video(rng.integers(0, 255, (32, 320, 320, 3), dtype=np.uint8), tuple(i / 8 for i in range(32)))
-    gens = tiny_qwen.generate([
-        ChatRequest([user(image, "describe this image in detail")], max_new_tokens=6),
-        ChatRequest([user(video, "describe this video in detail")], max_new_tokens=6),
-    ])
+    video = Video(
+        rng.integers(0, 255, (32, 320, 320, 3), dtype=np.uint8), tuple(i / 8 for i in range(32))
+    )
+    gens = tiny_qwen.generate(
+        [
+            ChatRequest([user(image, "describe this image in detail")], max_new_tokens=6),
+            ChatRequest([user(video, "describe this video in detail")], max_new_tokens=6),
+        ]
+    )
     assert [g.ok for g in gens] == [True, True]
     assert all(isinstance(g.text, str) for g in gens)
     # 32 frames become 16 temporal patches, each with its own vision tokens and timestamp.
@@ -43,7 +47,9 @@ def test_text_only_multi_turn_conversation_runs(tiny_qwen):
 
 def test_each_request_keeps_its_own_token_budget(tiny_qwen):
     gens = tiny_qwen.generate([ChatRequest([user("a")], max_new_tokens=n) for n in (2, 9, 2)])
-    assert [g.usage.completion_tokens <= n for g, n in zip(gens, (2, 9, 2), strict=True)] == [True] * 3
+    assert [g.usage.completion_tokens <= n for g, n in zip(gens, (2, 9, 2), strict=True)] == [
+        True
+    ] * 3
 
 
 def test_missing_weights_directory_is_a_configuration_error(tmp_path):

@@ -13,8 +13,10 @@ from actionlens.orchestration.opinions import requested_ids
 from actionlens.settings import Settings
 
 DAG_FILE = "dags/second_opinions.py"
-GPT = {"summary": {"brief": "A red scene.", "detailed": "A red scene with a square."},
-       "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}}
+GPT = {
+    "summary": {"brief": "A red scene.", "detailed": "A red scene with a square."},
+    "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"},
+}
 
 
 def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(load_dag):
@@ -35,11 +37,19 @@ def test_dag_runs_on_annotations_and_maps_opinions_and_lenses_over_batches(load_
 def test_opinions_run_in_gpu_pods_when_a_model_runs_in_process(load_dag, fake_kubernetes_conn):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    sources = [{"source": "qwen3vl", "backend": "transformers", "model_id": "Qwen/Qwen3-VL-8B-Instruct"}]
-    dag = load_dag(DAG_FILE, "second_opinions", ACTIONLENS_RUNNER="kubernetes",
-                    ACTIONLENS_OPINIONS__SOURCES=json.dumps(sources))
+    sources = [
+        {"source": "qwen3vl", "backend": "transformers", "model_id": "Qwen/Qwen3-VL-8B-Instruct"}
+    ]
+    dag = load_dag(
+        DAG_FILE,
+        "second_opinions",
+        ACTIONLENS_RUNNER="kubernetes",
+        ACTIONLENS_OPINIONS__SOURCES=json.dumps(sources),
+    )
     mapped = dag.get_task("opinions")
-    op = KubernetesPodOperator(task_id="opinions", arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs)
+    op = KubernetesPodOperator(
+        task_id="opinions", arguments=["--videos", "aaaaaaaaaa1"], **mapped.partial_kwargs
+    )
     pod = op.build_pod_request_obj()
     pods = Settings().pods
     assert pod.spec.containers[0].resources.limits == {pods.gpu_resource: str(pods.gpu_limit)}
@@ -52,13 +62,18 @@ def test_ids_come_from_events_else_the_param():
     events = {"actionlens_annotations": [SimpleNamespace(extra={"video_ids": ["aaaaaaaaaa1"]})]}
     assert requested_ids({"video_ids": "all"}, events) == ["aaaaaaaaaa1"]
     assert requested_ids({"video_ids": "all"}, {}) == "all"
-    assert requested_ids({"video_ids": "aaaaaaaaaa2, aaaaaaaaaa3"}, None) == ["aaaaaaaaaa2", "aaaaaaaaaa3"]
+    assert requested_ids({"video_ids": "aaaaaaaaaa2, aaaaaaaaaa3"}, None) == [
+        "aaaaaaaaaa2",
+        "aaaaaaaaaa3",
+    ]
     assert requested_ids({"video_ids": ["aaaaaaaaaa4"]}, None) == ["aaaaaaaaaa4"]
 
 
 @pytest.mark.integration
 @pytest.mark.airflow
-def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db, load_dag):
+def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
+    tmp_path, mongod, ffmpeg, monkeypatch, airflow_db, load_dag
+):
     from actionlens.acquire.run import clip_key
     from actionlens.caption.fixtures import small_tree
     from actionlens.settings import get_settings
@@ -66,8 +81,12 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path,
     from actionlens.store.storage import open_bucket
     from actionlens.synthetic import Scene, render_clip
 
-    env = {"ACTIONLENS_HOME": str(tmp_path / "home"), "ACTIONLENS_MONGO_URI": mongod,
-           "ACTIONLENS_MONGO_DB": "dagtest_opinions", "ACTIONLENS_BUCKET": str(tmp_path / "bucket")}
+    env = {
+        "ACTIONLENS_HOME": str(tmp_path / "home"),
+        "ACTIONLENS_MONGO_URI": mongod,
+        "ACTIONLENS_MONGO_DB": "dagtest_opinions",
+        "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
@@ -76,12 +95,27 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path,
     ids = ["dagOpin0001", "dagOpin0002"]
     try:
         for i, vid in enumerate(ids):
-            clip = render_clip(tmp_path / f"{vid}.mp4", [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
-                               ffmpeg=ffmpeg, fps=8, size=(64, 48), audio=False, seed=i)
+            clip = render_clip(
+                tmp_path / f"{vid}.mp4",
+                [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
+                ffmpeg=ffmpeg,
+                fps=8,
+                size=(64, 48),
+                audio=False,
+                seed=i,
+            )
             info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(vid))
-            db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": info.uri},
-                                   "updated_at": datetime.now(UTC), "transcript": {"segments": [
-                                       {"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]}})
+            db[VIDEOS].insert_one(
+                {
+                    "_id": vid,
+                    "state": "stored",
+                    "clip": {"uri": info.uri},
+                    "updated_at": datetime.now(UTC),
+                    "transcript": {
+                        "segments": [{"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]
+                    },
+                }
+            )
             # An imported reference tree: only `gpt` annotations, on the root and one mid node.
             docs = small_tree(vid, "action100m")
             for d in docs:
@@ -98,7 +132,10 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(tmp_path,
                 entry = node["annotations"][source]
                 assert entry["status"] == "ok" and entry["baseline"] is True, (source, entry)
         assert db["lenses"].count_documents({"status": "ok"}) == 4  # 2 videos x 2 lenses
-        assert db["neighbours"].count_documents({}) == 4 and db["neighbour_overlap"].count_documents({}) == 2
+        assert (
+            db["neighbours"].count_documents({}) == 4
+            and db["neighbour_overlap"].count_documents({}) == 2
+        )
         published = run.get_task_instance("publish_opinions")
         assert published.state == "success"
     finally:

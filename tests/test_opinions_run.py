@@ -21,16 +21,29 @@ pytestmark = pytest.mark.integration  # mongod, a bucket folder and HTTP on loop
 VID = "opnDEF12345"
 ANSWER = {
     "summary": {"brief": "Eggs are whisked.", "detailed": "Hands whisk two eggs in a red bowl."},
-    "action": {"brief": "whisk eggs", "detailed": "Whisk the eggs in a bowl.", "actor": "a pair of hands"},
+    "action": {
+        "brief": "whisk eggs",
+        "detailed": "Whisk the eggs in a bowl.",
+        "actor": "a pair of hands",
+    },
 }
-GPT = {"summary": {"brief": "ref", "detailed": "ref text"}, "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}}
+GPT = {
+    "summary": {"brief": "ref", "detailed": "ref text"},
+    "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"},
+}
 
 
 @pytest.fixture
 def stored(settings, db, ffmpeg, tmp_path):
     """small_tree: the root [0, 12] has `ours`, [5, 12] only `gpt`, the rest nothing."""
-    clip = render_clip(tmp_path / "c.mp4", [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
-                       ffmpeg=ffmpeg, fps=8, size=(96, 64), audio=False)
+    clip = render_clip(
+        tmp_path / "c.mp4",
+        [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
+        ffmpeg=ffmpeg,
+        fps=8,
+        size=(96, 64),
+        audio=False,
+    )
     open_bucket(settings.bucket_uri()).upload(clip, f"clips/{VID}.mp4")
     docs = small_tree(VID)
     for d in docs:
@@ -39,9 +52,18 @@ def stored(settings, db, ffmpeg, tmp_path):
         elif (d["start"], d["end"]) == (5.0, 12.0):
             d["annotations"] = {"gpt": GPT}
     db[NODES].insert_many(docs)
-    db[VIDEOS].insert_one({"_id": VID, "state": "stored", "transcript": {"segments": [
-        {"start": 0.0, "end": 5.0, "text": "First crack the eggs."},
-        {"start": 5.0, "end": 12.0, "text": "Now whisk them well."}]}})
+    db[VIDEOS].insert_one(
+        {
+            "_id": VID,
+            "state": "stored",
+            "transcript": {
+                "segments": [
+                    {"start": 0.0, "end": 5.0, "text": "First crack the eggs."},
+                    {"start": 5.0, "end": 12.0, "text": "Now whisk them well."},
+                ]
+            },
+        }
+    )
     return db
 
 
@@ -74,13 +96,18 @@ def test_every_annotated_node_is_shown_32_frames_and_answers_are_stored(settings
     assert stage["state"] == "done" and stage["ok"] == 2
 
 
-@pytest.mark.parametrize("bad, error", [
-    ("I think the video shows eggs.", "no complete JSON"),
-    ('{"summary": {"brief": "eggs"}}', "does not match the schema"),
-    (json.dumps(ANSWER)[:70], "no complete JSON"),
-    ("", "empty"),
-])
-def test_bad_answers_get_one_repair_turn_then_stay_invalid_with_raw_text(settings, stored, bad, error):
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ("I think the video shows eggs.", "no complete JSON"),
+        ('{"summary": {"brief": "eggs"}}', "does not match the schema"),
+        (json.dumps(ANSWER)[:70], "no complete JSON"),
+        ("", "empty"),
+    ],
+)
+def test_bad_answers_get_one_repair_turn_then_stay_invalid_with_raw_text(
+    settings, stored, bad, error
+):
     with LoopbackServer(lambda body: bad) as srv:
         report = runner(settings, stored, srv.url).run([VID])
     assert len(srv.requests) == 4  # an answer and a repair turn per node
@@ -93,7 +120,11 @@ def test_bad_answers_get_one_repair_turn_then_stay_invalid_with_raw_text(setting
 
 
 def test_extra_text_around_the_json_is_accepted_without_repair(settings, stored):
-    answer = "<think>look at the bowl</think>Sure!\n```json\n" + json.dumps(ANSWER) + "\n```\nHope it helps."
+    answer = (
+        "<think>look at the bowl</think>Sure!\n```json\n"
+        + json.dumps(ANSWER)
+        + "\n```\nHope it helps."
+    )
     with LoopbackServer(lambda body: answer) as srv:
         runner(settings, stored, srv.url).run([VID])
     assert len(srv.requests) == 2
@@ -105,8 +136,10 @@ def test_reruns_ask_only_about_stale_nodes(settings, stored, monkeypatch):
         r = runner(settings, stored, srv.url)
         r.run([VID])
         assert r.run([VID])["nodes"] == 0 and len(srv.requests) == 2  # idempotent
-        stored[NODES].update_one({"video_id": VID, "start": 0.0, "end": 12.0},
-                                 {"$set": {"annotations.qwen3vl.version": "old@0000"}})
+        stored[NODES].update_one(
+            {"video_id": VID, "start": 0.0, "end": 12.0},
+            {"$set": {"annotations.qwen3vl.version": "old@0000"}},
+        )
         assert r.run([VID])["nodes"] == 1
         monkeypatch.setattr(P, "INSTRUCTIONS", P.INSTRUCTIONS + "\n5. Be brief.")
         assert r.run([VID])["nodes"] == 2
@@ -131,7 +164,10 @@ def test_a_video_without_a_clip_fails_alone_with_its_id(settings, stored):
 
 def test_baselines_answer_from_frames_and_transcript_and_say_so(settings, stored):
     report = op.opinions_batch(settings, [VID])
-    assert report["opined"] == [VID] and [r["source"] for r in report["sources"]] == ["qwen3vl", "molmo2"]
+    assert report["opined"] == [VID] and [r["source"] for r in report["sources"]] == [
+        "qwen3vl",
+        "molmo2",
+    ]
     frames, speech = opinion(stored, 0.0, 12.0, "qwen3vl"), opinion(stored, 0.0, 12.0, "molmo2")
     assert frames["baseline"] is True and frames["model_id"].endswith("-baseline")
     assert frames["summary"]["brief"].startswith("A mostly ")  # from the decoded frames
@@ -141,5 +177,7 @@ def test_baselines_answer_from_frames_and_transcript_and_say_so(settings, stored
 
 
 def test_all_annotated_lists_videos_with_annotations_from_others_only(settings, stored):
-    stored[NODES].insert_many([{**d, "annotations": {"qwen3vl": ANSWER}} for d in small_tree("onlyOpinion")])
+    stored[NODES].insert_many(
+        [{**d, "annotations": {"qwen3vl": ANSWER}} for d in small_tree("onlyOpinion")]
+    )
     assert op.annotated_video_ids(stored, {"qwen3vl", "molmo2"}) == [VID]

@@ -29,8 +29,13 @@ def test_every_module_imports_without_airflow():
         "    importlib.import_module(name)\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 

@@ -15,7 +15,9 @@ def test_each_item_logs_done_total_rate_and_failures(caplog):
     progress.advance("stored")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3
-    assert lines[0].startswith("acquire: 1/3 videos (33%), ") and lines[0].endswith("stored 1 | aaaaaaaaaa1")
+    assert lines[0].startswith("acquire: 1/3 videos (33%), ") and lines[0].endswith(
+        "stored 1 | aaaaaaaaaa1"
+    )
     assert "2/3 videos (67%)" in lines[1] and "failed 1, stored 1" in lines[1]
     assert "3/3 videos (100%)" in lines[2] and "videos/s" in lines[2]
 

@@ -25,12 +25,24 @@ def k8s_settings(**pods) -> Settings:
 
 
 def test_gpu_pod_spec_is_built_offline_with_limits_selector_and_tolerations():
-    op = pod_operator("segment", task_id="segment", gpu=True, settings=k8s_settings(),
-                      arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"])
+    op = pod_operator(
+        "segment",
+        task_id="segment",
+        gpu=True,
+        settings=k8s_settings(),
+        arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"],
+    )
     pod = op.build_pod_request_obj()
     container = pod.spec.containers[0]
     assert container.image == Settings().pods.gpu_image and ":" in container.image
-    assert container.command == ["python", "-m", "actionlens", "--result-file", POD_RESULT_FILE, "segment"]
+    assert container.command == [
+        "python",
+        "-m",
+        "actionlens",
+        "--result-file",
+        POD_RESULT_FILE,
+        "segment",
+    ]
     assert container.args == ["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"]
     assert container.resources.limits == {"nvidia.com/gpu": "1"}
     assert pod.spec.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
@@ -49,8 +61,13 @@ def test_gpu_pod_spec_is_built_offline_with_limits_selector_and_tolerations():
 
 
 def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
-    op = pod_operator("acquire", task_id="acquire", gpu=False, settings=k8s_settings(),
-                      arguments=["--videos", "aaaaaaaaaa1"])
+    op = pod_operator(
+        "acquire",
+        task_id="acquire",
+        gpu=False,
+        settings=k8s_settings(),
+        arguments=["--videos", "aaaaaaaaaa1"],
+    )
     container = op.build_pod_request_obj().spec.containers[0]
     assert container.image == Settings().pods.cpu_image
     assert not (container.resources.limits or {}).get("nvidia.com/gpu")
@@ -58,8 +75,13 @@ def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
 
 
 def test_pod_settings_come_from_settings():
-    op = pod_operator("segment", task_id="s", gpu=True, arguments=[],
-                      settings=k8s_settings(gpu_limit=2, namespace="ml", gpu_node_selector={"pool": "a100"}))
+    op = pod_operator(
+        "segment",
+        task_id="s",
+        gpu=True,
+        arguments=[],
+        settings=k8s_settings(gpu_limit=2, namespace="ml", gpu_node_selector={"pool": "a100"}),
+    )
     pod = op.build_pod_request_obj()
     assert pod.metadata.namespace == "ml"
     assert pod.spec.containers[0].resources.limits == {"nvidia.com/gpu": "2"}
@@ -69,7 +91,10 @@ def test_pod_settings_come_from_settings():
 def test_factory_picks_the_operator_by_runner_setting():
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    assert heavy_step("acquire", task_id="a", settings=Settings(runner="local")).operator_class is LocalStepOperator
+    assert (
+        heavy_step("acquire", task_id="a", settings=Settings(runner="local")).operator_class
+        is LocalStepOperator
+    )
     partial = heavy_step("acquire", task_id="a", settings=k8s_settings())
     assert partial.operator_class is KubernetesPodOperator
     assert partial.kwargs["cmds"] == step_command("acquire", POD_RESULT_FILE)
@@ -94,6 +119,10 @@ def test_cli_writes_the_result_file(tmp_path):
 
     out = tmp_path / "r.json"
     env = {**os.environ, "ACTIONLENS_HOME": str(tmp_path / "home")}
-    subprocess.run([sys.executable, "-m", "actionlens", "--result-file", str(out), "mongo", "status"],
-                   check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "actionlens", "--result-file", str(out), "mongo", "status"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     assert json.loads(out.read_text()) == {"running": False, "uri": None}

@@ -32,8 +32,11 @@ def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
     mapped = dag.get_task("segment")
     assert mapped.operator_class is KubernetesPodOperator
     # One mapped instance, as the scheduler would expand it for a batch.
-    op = KubernetesPodOperator(task_id=mapped.task_id, arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"],
-                               **mapped.partial_kwargs)
+    op = KubernetesPodOperator(
+        task_id=mapped.task_id,
+        arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"],
+        **mapped.partial_kwargs,
+    )
     pod = op.build_pod_request_obj()
     pods = Settings().pods
     container = pod.spec.containers[0]
@@ -87,11 +90,22 @@ def test_local_run_segments_the_stored_backlog(tmp_path, mongod, ffmpeg, monkeyp
         bucket = open_bucket(settings.bucket_uri())
         ids = ["dagclip0001", "dagclip0002"]
         for i, vid in enumerate(ids):
-            clip = render_clip(tmp_path / f"{vid}.mp4", [Scene(1.0, (200, 40, 40)), Scene(1.0, (40, 70, 200))],
-                               ffmpeg=ffmpeg, size=(64, 48), seed=i)
+            clip = render_clip(
+                tmp_path / f"{vid}.mp4",
+                [Scene(1.0, (200, 40, 40)), Scene(1.0, (40, 70, 200))],
+                ffmpeg=ffmpeg,
+                size=(64, 48),
+                seed=i,
+            )
             info = bucket.upload(clip, clip_key(vid))
-            db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": info.uri},
-                                   "updated_at": datetime.now(UTC)})
+            db[VIDEOS].insert_one(
+                {
+                    "_id": vid,
+                    "state": "stored",
+                    "clip": {"uri": info.uri},
+                    "updated_at": datetime.now(UTC),
+                }
+            )
         dag = DagBag(dag_folder=DAG_FILE).dags["tree_of_captions"]
         run = dag.test()
         assert run.state == "success"

@@ -28,11 +28,24 @@ def clips(tmp_path_factory, ffmpeg):
     root = tmp_path_factory.mktemp("decode")
     made = {}
     for fps in (Fraction(24000, 1001), 25, Fraction(30000, 1001), 30, 60):
-        made[str(fps)] = render_clip(root / f"fps_{float(fps):.3f}.mp4", [Scene(1.0, RED), Scene(1.0, GREEN)],
-                                     ffmpeg=ffmpeg, fps=fps, size=(96, 64), audio=False)
-    made["short"] = render_clip(root / "short.mp4", [Scene(0.3, RED)], ffmpeg=ffmpeg, fps=30, size=(96, 64))
-    made["base"] = render_clip(root / "base.mp4", [Scene(2.0, RED), Scene(2.0, GREEN)], ffmpeg=ffmpeg,
-                               fps=30, size=(96, 64))
+        made[str(fps)] = render_clip(
+            root / f"fps_{float(fps):.3f}.mp4",
+            [Scene(1.0, RED), Scene(1.0, GREEN)],
+            ffmpeg=ffmpeg,
+            fps=fps,
+            size=(96, 64),
+            audio=False,
+        )
+    made["short"] = render_clip(
+        root / "short.mp4", [Scene(0.3, RED)], ffmpeg=ffmpeg, fps=30, size=(96, 64)
+    )
+    made["base"] = render_clip(
+        root / "base.mp4",
+        [Scene(2.0, RED), Scene(2.0, GREEN)],
+        ffmpeg=ffmpeg,
+        fps=30,
+        size=(96, 64),
+    )
     return made
 
 
@@ -66,10 +79,27 @@ def test_variable_frame_rate_keeps_real_timestamps(tmp_path, ffmpeg, clips):
     # 30 frames at 30 fps, then the rest at 10 fps: a real VFR stream with known times.
     vfr = tmp_path / "vfr.mp4"
     subprocess.run(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(clips["30"]), "-vf",
-         "settb=1/1000,setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'", "-fps_mode", "vfr",
-         "-c:v", "libx264", "-preset", "ultrafast", "-an", str(vfr)],
-        check=True, capture_output=True,
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clips["30"]),
+            "-vf",
+            "settb=1/1000,setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-an",
+            str(vfr),
+        ],
+        check=True,
+        capture_output=True,
     )
     clip = decode_sampled(vfr, SIZE, sample_every=1)
     assert clip.decoded == 60
@@ -88,9 +118,24 @@ def test_clip_shorter_than_half_a_second_decodes(clips):
 def test_file_without_video_stream_fails_clearly(tmp_path, ffmpeg):
     audio = tmp_path / "audio_only.mp4"
     subprocess.run(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "sine=frequency=440:sample_rate=22050", "-t", "1", "-c:a", "aac", str(audio)],
-        check=True, capture_output=True,
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=22050",
+            "-t",
+            "1",
+            "-c:a",
+            "aac",
+            str(audio),
+        ],
+        check=True,
+        capture_output=True,
     )
     frames = SampledFrames(audio, SIZE, video_id="audioonly01")
     with pytest.raises(NoVideoStream, match=r"\[audioonly01\] audio_only.mp4 has no video stream"):

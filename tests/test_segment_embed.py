@@ -124,15 +124,21 @@ def test_vjepa2_equals_the_direct_computation(tiny_model, n, batch):
 def test_vjepa2_small_windows_and_odd_tail(tiny_model):
     e = _vjepa2(tiny_model, window=8, stride=3, batch_size=2)
     frames = _frames(23, e.frame_size.crop, seed=5)
-    np.testing.assert_allclose(e.embed(frames), _direct(tiny_model, frames, 8, 3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        e.embed(frames), _direct(tiny_model, frames, 8, 3), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_vjepa2_loads_weights_from_a_local_directory(tmp_path, tiny_model):
     tiny_model.save_pretrained(tmp_path / "vjepa2-tiny")
-    e = make_embedder(SegmentSettings(backend="vjepa2", device="cpu", weights=str(tmp_path / "vjepa2-tiny")))
+    e = make_embedder(
+        SegmentSettings(backend="vjepa2", device="cpu", weights=str(tmp_path / "vjepa2-tiny"))
+    )
     assert e.version.startswith("vjepa2:vjepa2-tiny-h32-32px")
     frames = _frames(10, 32)
-    np.testing.assert_allclose(e.embed(frames), _vjepa2(tiny_model).embed(frames), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        e.embed(frames), _vjepa2(tiny_model).embed(frames), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_checkpoint_names_in_versions_are_short_and_stable():
@@ -145,7 +151,9 @@ def test_checkpoint_names_in_versions_are_short_and_stable():
 
 def test_vjepa2_without_weights_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="never downloaded"):
-        make_embedder(SegmentSettings(backend="vjepa2", device="cpu", weights=str(tmp_path / "absent")))
+        make_embedder(
+            SegmentSettings(backend="vjepa2", device="cpu", weights=str(tmp_path / "absent"))
+        )
 
 
 def test_vjepa2_rejects_a_stride_longer_than_the_window(tiny_model):

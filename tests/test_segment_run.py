@@ -30,13 +30,30 @@ def media(tmp_path_factory, ffmpeg):
     root = tmp_path_factory.mktemp("segment-media")
     audio = root / "audio.mp4"
     subprocess.run(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "sine=frequency=440:sample_rate=22050", "-t", "1", "-c:a", "aac", str(audio)],
-        check=True, capture_output=True,
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=22050",
+            "-t",
+            "1",
+            "-c:a",
+            "aac",
+            str(audio),
+        ],
+        check=True,
+        capture_output=True,
     )
     return {
         GOOD: render_clip(root / "good.mp4", SCENES, ffmpeg=ffmpeg, size=(128, 96)),
-        SHORT: render_clip(root / "short.mp4", [Scene(0.3, (90, 90, 90))], ffmpeg=ffmpeg, size=(128, 96)),
+        SHORT: render_clip(
+            root / "short.mp4", [Scene(0.3, (90, 90, 90))], ffmpeg=ffmpeg, size=(128, 96)
+        ),
         AUDIO: audio,
     }
 
@@ -47,8 +64,14 @@ def stored(settings, db, media):
     bucket = open_bucket(settings.bucket_uri())
     for vid, path in media.items():
         info = bucket.upload(path, clip_key(vid))
-        db[VIDEOS].insert_one({"_id": vid, "state": "stored", "clip": {"uri": info.uri},
-                               "updated_at": datetime.now(UTC)})
+        db[VIDEOS].insert_one(
+            {
+                "_id": vid,
+                "state": "stored",
+                "clip": {"uri": info.uri},
+                "updated_at": datetime.now(UTC),
+            }
+        )
     return bucket
 
 
@@ -67,7 +90,11 @@ def test_batch_builds_trees_and_records_stages(settings, db, stored):
     for cut in (2.0, 3.5):
         assert min(abs(e - cut) for e in edges) <= 4 / 30 + 1e-6
     stage = db[VIDEOS].find_one({"_id": GOOD})["stages"]["segment"]
-    assert stage["state"] == "done" and stage["segmenter"] == "pixels" and stage["version"] == report.version
+    assert (
+        stage["state"] == "done"
+        and stage["segmenter"] == "pixels"
+        and stage["version"] == report.version
+    )
     assert stage["error"] is None and stage["nodes"] == len(nodes) and stage["at"] is not None
     short = list(db[NODES].find({"video_id": SHORT}))
     assert len(short) == 1 and short[0]["leaf"] and short[0]["end"] == pytest.approx(0.3, abs=0.01)
@@ -90,8 +117,17 @@ def test_rerun_replaces_the_tree_without_duplicates_and_keeps_captions(settings,
     ids = sorted(d["_id"] for d in db[NODES].find({"video_id": GOOD}))
     db[NODES].update_one({"_id": ids[0]}, {"$set": {"captions.ours": "a caption"}})
     # A stale node of the same tree version (e.g. from an older decode) must disappear.
-    db[NODES].insert_one({"_id": "stale-node", "video_id": GOOD, "segmenter": seg.version,
-                          "level": 9, "start": 0.0, "end": 0.1, "frames": [0, 1]})
+    db[NODES].insert_one(
+        {
+            "_id": "stale-node",
+            "video_id": GOOD,
+            "segmenter": seg.version,
+            "level": 9,
+            "start": 0.0,
+            "end": 0.1,
+            "frames": [0, 1],
+        }
+    )
     assert seg.run([GOOD]).outcomes[0].state == "skipped", "up to date: not recomputed"
     again = seg.run([GOOD], force=True).outcomes[0]
     assert again.state == "done" and again.nodes == first.nodes
@@ -101,7 +137,9 @@ def test_rerun_replaces_the_tree_without_duplicates_and_keeps_captions(settings,
 
 def test_unknown_and_unstored_videos_are_reported_not_fatal(settings, db, stored):
     db[VIDEOS].insert_one({"_id": "pendingvid1", "state": "pending"})
-    report = Segmenter(settings, db=db, bucket=stored).run(["pendingvid1", "notinledger", "bad id!", GOOD])
+    report = Segmenter(settings, db=db, bucket=stored).run(
+        ["pendingvid1", "notinledger", "bad id!", GOOD]
+    )
     assert [o.state for o in report.outcomes] == ["skipped", "failed", "failed", "done"]
     assert "acquire it first" in report.outcomes[0].error
     assert "not in the ledger" in report.outcomes[1].error
@@ -112,12 +150,24 @@ def test_plan_takes_announced_ids_then_the_backlog(settings, db, stored):
     Segmenter(settings, db=db, bucket=stored).run([AUDIO])  # final failure: not retried
     batches = plan_batches(settings, [SHORT, "bad id!", SHORT], db=db)
     assert batches == [[SHORT, GOOD]]
-    merged = merge_reports([{"segmenter": "pixels", "version": "v", "outcomes": [
-        {"video_id": GOOD, "state": "done", "nodes": 5},
-        {"video_id": SHORT, "state": "skipped", "nodes": 1},
-        {"video_id": AUDIO, "state": "failed"}]}, None])
-    assert merged == {"segmented": [GOOD, SHORT],
-                      "counts": {"done": 1, "skipped": 1, "failed": 1, "batch_lost": 1}}
+    merged = merge_reports(
+        [
+            {
+                "segmenter": "pixels",
+                "version": "v",
+                "outcomes": [
+                    {"video_id": GOOD, "state": "done", "nodes": 5},
+                    {"video_id": SHORT, "state": "skipped", "nodes": 1},
+                    {"video_id": AUDIO, "state": "failed"},
+                ],
+            },
+            None,
+        ]
+    )
+    assert merged == {
+        "segmented": [GOOD, SHORT],
+        "counts": {"done": 1, "skipped": 1, "failed": 1, "batch_lost": 1},
+    }
 
 
 def test_export_follows_the_action100m_node_schema(settings, db, stored):
@@ -125,26 +175,55 @@ def test_export_follows_the_action100m_node_schema(settings, db, stored):
     record = store.export_tree(db, GOOD)
     assert record["video_uid"] == GOOD
     nodes = record["nodes"]
-    assert set(nodes[0]) == {"node_id", "parent_id", "level", "start", "end", "plm_action",
-                             "plm_caption", "llama3_caption", "gpt"}
-    assert nodes[0]["parent_id"] is None and nodes[0]["plm_caption"] is None and nodes[0]["gpt"] is None
-    assert [(n["level"], n["start"]) for n in nodes] == sorted((n["level"], n["start"]) for n in nodes)
+    assert set(nodes[0]) == {
+        "node_id",
+        "parent_id",
+        "level",
+        "start",
+        "end",
+        "plm_action",
+        "plm_caption",
+        "llama3_caption",
+        "gpt",
+    }
+    assert (
+        nodes[0]["parent_id"] is None
+        and nodes[0]["plm_caption"] is None
+        and nodes[0]["gpt"] is None
+    )
+    assert [(n["level"], n["start"]) for n in nodes] == sorted(
+        (n["level"], n["start"]) for n in nodes
+    )
     ids = {n["node_id"] for n in nodes}
     assert all(n["parent_id"] in ids for n in nodes[1:])
     # Later stages' texts land in the Action100M fields, chosen by source.
-    note = {"summary": {"brief": "b", "detailed": "d"}, "action": {"brief": "cut", "detailed": "x", "actor": "a"}}
-    db[NODES].update_one({"_id": nodes[0]["node_id"]}, {"$set": {
-        "captions.qwen": {"video": {"text": "a red scene"}, "frame": {"text": None}},
-        "annotations.ours": {**note, "status": "ok"}}})
+    note = {
+        "summary": {"brief": "b", "detailed": "d"},
+        "action": {"brief": "cut", "detailed": "x", "actor": "a"},
+    }
+    db[NODES].update_one(
+        {"_id": nodes[0]["node_id"]},
+        {
+            "$set": {
+                "captions.qwen": {"video": {"text": "a red scene"}, "frame": {"text": None}},
+                "annotations.ours": {**note, "status": "ok"},
+            }
+        },
+    )
     root = store.export_tree(db, GOOD, captions="qwen", annotations="ours")["nodes"][0]
     assert (root["plm_caption"], root["llama3_caption"], root["gpt"]) == ("a red scene", None, note)
 
 
 def test_imported_action100m_texts_map_back_to_their_fields():
-    doc = {"captions": {"plm": "seg", "llama3": "frame"}, "actions": {"plm": "stir"},
-           "annotations": {"gpt": {"summary": {"brief": "s"}, "action": {"brief": "N/A"}}}}
+    doc = {
+        "captions": {"plm": "seg", "llama3": "frame"},
+        "actions": {"plm": "stir"},
+        "annotations": {"gpt": {"summary": {"brief": "s"}, "action": {"brief": "N/A"}}},
+    }
     assert store.node_texts(doc, "plm", "gpt") == {
-        "plm_action": "stir", "plm_caption": "seg", "llama3_caption": "frame",
+        "plm_action": "stir",
+        "plm_caption": "seg",
+        "llama3_caption": "frame",
         "gpt": {"summary": {"brief": "s"}, "action": {"brief": "N/A"}},
     }
     assert set(store.node_texts({}, "plm", "gpt").values()) == {None}
@@ -155,9 +234,20 @@ def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
     env.update(environment_for(settings))
     result = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, "-m", "actionlens", "--result-file", str(result), "segment",
-         "--videos", f"{GOOD},{AUDIO}"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "actionlens",
+            "--result-file",
+            str(result),
+            "segment",
+            "--videos",
+            f"{GOOD},{AUDIO}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(result.read_text())
@@ -165,7 +255,10 @@ def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
     out = tmp_path / "tree.json"
     done = subprocess.run(
         [sys.executable, "-m", "actionlens", "export-tree", "--video", GOOD, "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(json.loads(out.read_text())["nodes"]) == report["outcomes"][0]["nodes"]
@@ -185,7 +278,12 @@ def test_vjepa2_backend_segments_a_stored_clip(settings, db, stored):
     report = Segmenter(settings, db=db, bucket=stored, embedder=embedder).run([GOOD, SHORT])
     assert [o.state for o in report.outcomes] == ["done", "done"]
     assert report.segmenter == "vjepa2" and report.version.startswith("vjepa2:")
-    assert db[NODES].count_documents({"video_id": GOOD, "segmenter": report.version, "parent_id": None}) == 1
+    assert (
+        db[NODES].count_documents(
+            {"video_id": GOOD, "segmenter": report.version, "parent_id": None}
+        )
+        == 1
+    )
 
 
 def test_clip_uris_outside_the_bucket_are_refused():
@@ -195,6 +293,8 @@ def test_clip_uris_outside_the_bucket_are_refused():
     from actionlens.segment.run import bucket_key
 
     gcs = SimpleNamespace(uri="gs://clips-bucket/prod")
-    assert bucket_key("gs://clips-bucket/prod/clips/aaaaaaaaaa1.mp4", gcs) == "clips/aaaaaaaaaa1.mp4"
+    assert (
+        bucket_key("gs://clips-bucket/prod/clips/aaaaaaaaaa1.mp4", gcs) == "clips/aaaaaaaaaa1.mp4"
+    )
     with pytest.raises(InputError, match="not in the configured bucket"):
         bucket_key("gs://other-bucket/clips/aaaaaaaaaa1.mp4", gcs)

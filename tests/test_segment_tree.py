@@ -13,7 +13,9 @@ VID = "abcdefghijk"
 SEG = "test-segmenter-v1"
 
 
-def _piecewise(change_points: list[int], n: int, dim: int, seed: int, noise: float = 0.05) -> np.ndarray:
+def _piecewise(
+    change_points: list[int], n: int, dim: int, seed: int, noise: float = 0.05
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = np.empty((n, dim))
     edges = [0, *change_points, n]
@@ -30,7 +32,9 @@ def _check_invariants(tree, times, duration, min_leaf=0.5):
     assert root.parent_id is None and root.level == 0
     assert root.start == 0.0 and root.end == pytest.approx(duration)
     assert [n for n in tree if n.parent_id is None] == [root]
-    assert [(n.level, n.start) for n in tree] == sorted((n.level, n.start) for n in tree), "BFS order"
+    assert [(n.level, n.start) for n in tree] == sorted((n.level, n.start) for n in tree), (
+        "BFS order"
+    )
     cuts = set(boundaries(times, duration).tolist())
     for n in tree:
         assert n.start in cuts and n.end in cuts, "boundaries sit at frame midpoints"
@@ -41,7 +45,9 @@ def _check_invariants(tree, times, duration, min_leaf=0.5):
             assert len(n.children) == 2, "full binary"
             left, right = (by_id[c] for c in n.children)
             assert left.parent_id == right.parent_id == n.node_id
-            assert (left.start, left.end, right.end) == (n.start, right.start, n.end), "children tile the parent"
+            assert (left.start, left.end, right.end) == (n.start, right.start, n.end), (
+                "children tile the parent"
+            )
             assert left.end - left.start >= min_leaf and right.end - right.start >= min_leaf
         elif len(tree) > 1:
             assert n.end - n.start >= min_leaf, "leaves last at least 0.5 s"
@@ -52,7 +58,9 @@ def test_change_points_are_found_within_one_sampled_frame():
     changes = [37, 90, 181, 260, 333]
     times = np.arange(n) * step
     duration = n * step
-    tree = build_tree(_piecewise(changes, n, 16, seed=3), times, duration, video_id=VID, segmenter=SEG)
+    tree = build_tree(
+        _piecewise(changes, n, 16, seed=3), times, duration, video_id=VID, segmenter=SEG
+    )
     found = {n.start for n in tree} | {n.end for n in tree}
     cuts = boundaries(times, duration)
     for c in changes:
@@ -91,7 +99,9 @@ def test_merges_equal_sklearn_ward_tree_with_chain_connectivity():
 
 def test_clip_under_half_a_second_is_a_single_root_leaf():
     times = np.arange(3) * 0.1333
-    tree = build_tree(np.random.default_rng(1).normal(size=(3, 4)), times, 0.3, video_id=VID, segmenter=SEG)
+    tree = build_tree(
+        np.random.default_rng(1).normal(size=(3, 4)), times, 0.3, video_id=VID, segmenter=SEG
+    )
     assert len(tree) == 1
     assert (tree[0].start, tree[0].end, tree[0].level, tree[0].parent_id) == (0.0, 0.3, 0, None)
 
@@ -103,8 +113,17 @@ def test_single_frame_is_a_root_leaf():
 
 def test_node_ids_depend_on_video_segmenter_and_span():
     assert node_id(VID, SEG, 0, 10) == node_id(VID, SEG, 0, 10)
-    assert len({node_id(VID, SEG, 0, 10), node_id(VID, "other", 0, 10),
-                node_id("bcdefghijkl", SEG, 0, 10), node_id(VID, SEG, 0, 11)}) == 4
+    assert (
+        len(
+            {
+                node_id(VID, SEG, 0, 10),
+                node_id(VID, "other", 0, 10),
+                node_id("bcdefghijkl", SEG, 0, 10),
+                node_id(VID, SEG, 0, 11),
+            }
+        )
+        == 4
+    )
 
 
 def test_times_that_do_not_increase_are_rejected_with_the_video_id():

@@ -74,7 +74,9 @@ class TestGCS:
 
     def test_upload_download_exists_list_stat(self, bucket, payload, tmp_path):
         info = bucket.upload(payload, "clips/aaaaaaaaaa1.mp4", metadata={"sha256": "abc"})
-        assert info.uri.endswith("/clips/aaaaaaaaaa1.mp4") and info.uri.startswith("gs://actionlens-test/")
+        assert info.uri.endswith("/clips/aaaaaaaaaa1.mp4") and info.uri.startswith(
+            "gs://actionlens-test/"
+        )
         assert bucket.exists("clips/aaaaaaaaaa1.mp4")
         assert not bucket.exists("clips/zzzzzzzzzz9.mp4")
         assert bucket.list("clips/") == ["clips/aaaaaaaaaa1.mp4"]
@@ -99,7 +101,9 @@ class TestGCS:
         with pytest.raises(AlreadyExists):
             bucket.upload(payload, "clips/a.mp4")
 
-    def test_server_side_precondition_failure_maps_to_already_exists(self, bucket, payload, monkeypatch):
+    def test_server_side_precondition_failure_maps_to_already_exists(
+        self, bucket, payload, monkeypatch
+    ):
         # What a real GCS answers (412) when another writer won the race after our check.
         from google.api_core.exceptions import PreconditionFailed
         from google.cloud.storage import Blob

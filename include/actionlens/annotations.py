@@ -61,7 +61,7 @@ class Action(BaseModel):
     @classmethod
     def _na(cls, value: Any) -> str:
         if value is not None and not isinstance(value, str):
-            raise ValueError("must be a string or \"N/A\"")
+            raise ValueError('must be a string or "N/A"')
         return normalise_na(value)
 
     @model_validator(mode="after")
@@ -153,7 +153,8 @@ def parse_annotation(
         except ValidationError as exc:
             if first_error is None:
                 first_error = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}" for e in exc.errors()
+                    f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}"
+                    for e in exc.errors()
                 )
     return Parsed(None, f"the JSON does not match the schema ({first_error}){cut}")
 
@@ -201,7 +202,9 @@ def converse(
         for k, i in enumerate(items):
             if prompts is not None:
                 outcomes[i].transcript.append(user(prompts[k]))
-            requests.append(ChatRequest(list(outcomes[i].transcript), first[i].max_new_tokens, first[i].context))
+            requests.append(
+                ChatRequest(list(outcomes[i].transcript), first[i].max_new_tokens, first[i].context)
+            )
         for i, gen in zip(items, model.generate(requests), strict=True):
             _record(outcomes[i], gen)
 

@@ -28,7 +28,9 @@ SHOWN = ("actionlens.progress", "plan:", "ERROR", "Error", "Traceback")
 def _run(cmd: list[str], env: dict[str, str], log: Path) -> int:
     """Run a command, keep its whole output in `log`, echo the lines a person wants."""
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             fh.write(line)
@@ -39,8 +41,9 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> int:
 
 def _command(args: list[str], env: dict[str, str], pretty: bool = False) -> str:
     """Run `python -m actionlens <args>` and return its JSON result as text."""
-    done = subprocess.run([sys.executable, "-m", "actionlens", *args], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "actionlens", *args], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         return f"(actionlens {args[0]} failed: {done.stderr.strip()[-500:]})"
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -54,8 +57,13 @@ def main() -> int:
     source_dir = home / "source"
     if not (source_dir / "HowTo100M_v1.csv").exists():
         print("generating synthetic clips, manifest and transcripts ...", flush=True)
-    src = make_source(source_dir, ffmpeg=ffmpeg_binary(), n_videos=4, seconds=20.0, extra_manifest_ids=1) \
-        if not (source_dir / "HowTo100M_v1.csv").exists() else None
+    src = (
+        make_source(
+            source_dir, ffmpeg=ffmpeg_binary(), n_videos=4, seconds=20.0, extra_manifest_ids=1
+        )
+        if not (source_dir / "HowTo100M_v1.csv").exists()
+        else None
+    )
     with StaticServer(source_dir / "videos") as server:
         env = {
             **os.environ,
@@ -72,8 +80,9 @@ def main() -> int:
             # No Action100M reference here: the labels under test are our own stage 3
             # (`ours`), checked against the two second opinions.
             "ACTIONLENS_AGREEMENT__REFERENCE_SOURCE": "ours",
-            "ACTIONLENS_AGREEMENT__PAIRS": json.dumps([["ours", "qwen3vl"], ["ours", "molmo2"],
-                                                       ["qwen3vl", "molmo2"]]),
+            "ACTIONLENS_AGREEMENT__PAIRS": json.dumps(
+                [["ours", "qwen3vl"], ["ours", "molmo2"], ["qwen3vl", "molmo2"]]
+            ),
         }
         airflow = [sys.executable, "-m", "airflow"]
         print("migrating the Airflow metadata database ...", flush=True)
@@ -86,8 +95,11 @@ def main() -> int:
             print(f"\n== {dag_id} ==", flush=True)
             started = time.monotonic()
             code = _run([*airflow, "dags", "test", dag_id], env, logs / f"{dag_id}.log")
-            print(f"   {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s "
-                  f"(full log: {logs / f'{dag_id}.log'})", flush=True)
+            print(
+                f"   {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s "
+                f"(full log: {logs / f'{dag_id}.log'})",
+                flush=True,
+            )
             if code:
                 return code
         print("\nledger:", _command(["ledger"], env))

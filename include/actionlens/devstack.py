@@ -19,7 +19,10 @@ from actionlens.store.embedded import EmbeddedMongo
 
 def up() -> int:
     settings = get_settings()
-    uri = settings.mongo_uri or EmbeddedMongo(settings.home / "mongo", mongod_bin=settings.mongod_bin).start()
+    uri = (
+        settings.mongo_uri
+        or EmbeddedMongo(settings.home / "mongo", mongod_bin=settings.mongod_bin).start()
+    )
     home = settings.home / "airflow"
     env = {**os.environ, **airflow_environment(home), "ACTIONLENS_MONGO_URI": uri}
     # `airflow standalone` starts its components as `airflow …` from PATH.
@@ -30,8 +33,12 @@ def up() -> int:
         passwords.write_text(json.dumps({"admin": "admin"}))
     login = json.loads(passwords.read_text()).get("admin", "?")
     env["AIRFLOW__API__PORT"] = env.get("AIRFLOW__API__PORT", "8080")
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"MongoDB:    {uri}")
     print(f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  login: admin / {login}")
     print("Stop with Ctrl-C, then `make down` to stop MongoDB.", flush=True)

@@ -27,7 +27,9 @@ def ffmpeg_binary(explicit: str | None = None) -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:
-        raise ConfigurationError("no ffmpeg: install imageio-ffmpeg or set ACTIONLENS_FFMPEG") from exc
+        raise ConfigurationError(
+            "no ffmpeg: install imageio-ffmpeg or set ACTIONLENS_FFMPEG"
+        ) from exc
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -100,19 +102,42 @@ def normalise(
     """Re-encode the first `seconds` to H.264/yuv420p/AAC MP4, ≤ max_height, even sides,
     moov atom first (faststart). yt-dlp cannot know a plain file's height, so the height
     cap is enforced here for every source."""
-    scale = (
-        f"scale=w='trunc(iw*min(1,{max_height}/ih)/2)*2':h='trunc(min(ih,{max_height})/2)*2'"
-    )
+    scale = f"scale=w='trunc(iw*min(1,{max_height}/ih)/2)*2':h='trunc(min(ih,{max_height})/2)*2'"
     cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", str(source),
-        "-t", f"{seconds:.3f}",
-        "-map", "0:v:0", "-map", "0:a:0?",
-        "-vf", scale,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-        "-movflags", "+faststart",
-        "-threads", "2",
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(source),
+        "-t",
+        f"{seconds:.3f}",
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-vf",
+        scale,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-movflags",
+        "+faststart",
+        "-threads",
+        "2",
         str(target),
     ]
     try:

@@ -186,9 +186,17 @@ class LensSpec(BaseModel):
 
 
 DEFAULT_CATEGORIES = [
-    "Food and Entertaining", "Home and Garden", "Hobbies and Crafts", "Cars & Other Vehicles",
-    "Sports and Fitness", "Computers and Electronics", "Health", "Personal Care and Style",
-    "Pets and Animals", "Arts and Entertainment", "Education and Communications",
+    "Food and Entertaining",
+    "Home and Garden",
+    "Hobbies and Crafts",
+    "Cars & Other Vehicles",
+    "Sports and Fitness",
+    "Computers and Electronics",
+    "Health",
+    "Personal Care and Style",
+    "Pets and Animals",
+    "Arts and Entertainment",
+    "Education and Communications",
     "Holidays and Traditions",
 ]
 
@@ -202,9 +210,13 @@ class OpinionSettings(BaseModel):
 
     sources: list[OpinionSource] = Field(
         default_factory=lambda: [
-            OpinionSource(source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-baseline"),
             OpinionSource(
-                source="molmo2", backend="opinion-transcript", model_id="opinion-transcript-baseline"
+                source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-baseline"
+            ),
+            OpinionSource(
+                source="molmo2",
+                backend="opinion-transcript",
+                model_id="opinion-transcript-baseline",
             ),
         ]
     )

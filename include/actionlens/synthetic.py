@@ -35,8 +35,14 @@ TASKS = {
     "10006": "Replace a Phone Screen",
 }
 PALETTE = [
-    (200, 40, 40), (40, 160, 60), (40, 70, 200), (220, 200, 40),
-    (160, 40, 180), (30, 180, 190), (230, 120, 30), (90, 90, 90),
+    (200, 40, 40),
+    (40, 160, 60),
+    (40, 70, 200),
+    (220, 200, 40),
+    (160, 40, 180),
+    (30, 180, 190),
+    (230, 120, 30),
+    (90, 90, 90),
 ]
 
 
@@ -94,12 +100,32 @@ def render_clip(
     total = len(frames) / fps_f
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-        "-r", str(fps), "-i", "-",
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
     ]
     if audio:
-        cmd += ["-f", "lavfi", "-t", f"{total:.3f}", "-i", f"sine=frequency={220 + seed % 400}:sample_rate=22050"]
+        cmd += [
+            "-f",
+            "lavfi",
+            "-t",
+            f"{total:.3f}",
+            "-i",
+            f"sine=frequency={220 + seed % 400}:sample_rate=22050",
+        ]
     cmd += ["-map", "0:v"] + (["-map", "1:a", "-c:a", "aac", "-b:a", "64k"] if audio else [])
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30"]
     if faststart:

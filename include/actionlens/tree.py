@@ -62,7 +62,9 @@ class Tree:
 def build_tree(video_id: str, segmenter: str, docs: list[dict[str, Any]]) -> Tree:
     """Link node documents by parent id; children in time order."""
     by_id = {
-        d["_id"]: TreeNode(d["_id"], d.get("parent_id"), int(d["level"]), float(d["start"]), float(d["end"]), d)
+        d["_id"]: TreeNode(
+            d["_id"], d.get("parent_id"), int(d["level"]), float(d["start"]), float(d["end"]), d
+        )
         for d in docs
     }
     roots = []

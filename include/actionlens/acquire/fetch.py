@@ -90,7 +90,11 @@ def download(
         if _FINAL.search(message):
             raise SourceUnavailable(video_id, f"source refused: {message}") from exc
         raise TransientVideoError(video_id, f"download failed: {message}") from exc
-    files = [Path(d["filepath"]) for d in (info or {}).get("requested_downloads", []) if d.get("filepath")]
+    files = [
+        Path(d["filepath"])
+        for d in (info or {}).get("requested_downloads", [])
+        if d.get("filepath")
+    ]
     files = [f for f in files if f.exists()]
     if not files:
         raise TransientVideoError(video_id, f"yt-dlp reported success but wrote no file for {url}")

@@ -70,7 +70,11 @@ def attach_transcripts(
     ops = [
         UpdateOne(
             {"_id": vid},
-            {"$set": {"transcript": {"source": source, "segments": [s.model_dump() for s in segs]}}},
+            {
+                "$set": {
+                    "transcript": {"source": source, "segments": [s.model_dump() for s in segs]}
+                }
+            },
         )
         for vid, segs in transcripts.items()
     ]
@@ -79,7 +83,9 @@ def attach_transcripts(
     return videos.bulk_write(ops, ordered=False).modified_count
 
 
-def retry_ids(videos: Collection, now: datetime, max_attempts: int, lease_seconds: int) -> list[str]:
+def retry_ids(
+    videos: Collection, now: datetime, max_attempts: int, lease_seconds: int
+) -> list[str]:
     """Ids due for another attempt: pending ones, failed ones past their backoff, and
     downloads whose worker died (lease expired). Unavailable and stored never come back."""
     stale = now - timedelta(seconds=lease_seconds)
@@ -126,7 +132,9 @@ def claim(videos: Collection, video_id: str, now: datetime, lease_seconds: int) 
     )
 
 
-def mark_stored(videos: Collection, video_id: str, clip: ClipFacts, now: datetime | None = None) -> None:
+def mark_stored(
+    videos: Collection, video_id: str, clip: ClipFacts, now: datetime | None = None
+) -> None:
     now = now or now_utc()
     videos.update_one(
         {"_id": video_id},
@@ -143,7 +151,9 @@ def mark_stored(videos: Collection, video_id: str, clip: ClipFacts, now: datetim
     )
 
 
-def mark_unavailable(videos: Collection, video_id: str, error: str, now: datetime | None = None) -> None:
+def mark_unavailable(
+    videos: Collection, video_id: str, error: str, now: datetime | None = None
+) -> None:
     now = now or now_utc()
     videos.update_one(
         {"_id": video_id},

@@ -63,9 +63,7 @@ def read_task_names(path: Path) -> dict[str, str]:
 def read_manifest(path: Path, task_ids: Path | None = None) -> Manifest:
     """Read `HowTo100M_v1.csv` (header `video_id,category_1,category_2,rank,task_id`)."""
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="c"
-        )
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="c")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"manifest {path}: cannot read it as CSV ({exc})") from exc
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -120,9 +118,7 @@ def apply_filters(
     return Manifest(rows.reset_index(drop=True), manifest.skipped)
 
 
-def select_ids(
-    manifest: Manifest, known: set[str], retry: Sequence[str], budget: int
-) -> list[str]:
+def select_ids(manifest: Manifest, known: set[str], retry: Sequence[str], budget: int) -> list[str]:
     """Tonight's work: due retries first, then ids never seen, in manifest order."""
     if budget <= 0:
         return []

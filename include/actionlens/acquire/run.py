@@ -64,7 +64,9 @@ def fetch_input(uri: str, settings: Settings, workdir: Path) -> Path:
     """A local path for an input named by a local path or a gs:// URI."""
     if uri.startswith("gs://"):
         bucket_uri, _, key = uri[len("gs://") :].partition("/")
-        bucket = open_bucket(f"gs://{bucket_uri}", endpoint=settings.gcs_endpoint, project=settings.gcs_project)
+        bucket = open_bucket(
+            f"gs://{bucket_uri}", endpoint=settings.gcs_endpoint, project=settings.gcs_project
+        )
         return bucket.download(key, workdir / Path(key).name)
     path = settings.path(uri)
     if not path.is_file():
@@ -86,11 +88,15 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
         skipped = Counter(manifest.skipped)
         manifest = apply_filters(manifest, cfg.categories, cfg.max_rank)
         retry = ledger.retry_ids(videos, now, cfg.max_attempts, cfg.lease_seconds)
-        chosen = select_ids(manifest, ledger.known_ids(videos), retry, cfg.budget if budget is None else budget)
+        chosen = select_ids(
+            manifest, ledger.known_ids(videos), retry, cfg.budget if budget is None else budget
+        )
         registered = ledger.register(videos, manifest.source_rows(chosen), now)
         attached = 0
         if cfg.transcripts and chosen:
-            transcripts, bad = read_transcripts(fetch_input(cfg.transcripts, settings, work), chosen)
+            transcripts, bad = read_transcripts(
+                fetch_input(cfg.transcripts, settings, work), chosen
+            )
             skipped.update(bad)
             attached = ledger.attach_transcripts(videos, transcripts, Path(cfg.transcripts).name)
     result = Plan(
@@ -103,7 +109,11 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
     )
     log.info(
         "plan: %d selected (%d retries, %d new) in %d batches; skipped rows %s",
-        result.selected, result.retries, registered, len(result.batches), dict(skipped) or "none",
+        result.selected,
+        result.retries,
+        registered,
+        len(result.batches),
+        dict(skipped) or "none",
     )
     return result
 
@@ -140,14 +150,17 @@ class Acquirer:
             validate_video_id(video_id)
         except InputError as exc:
             # Never reaches yt-dlp, a path or the ledger.
-            return AcquireOutcome(video_id=str(video_id)[:64], state=VideoState.FAILED, error=str(exc))
+            return AcquireOutcome(
+                video_id=str(video_id)[:64], state=VideoState.FAILED, error=str(exc)
+            )
         now = ledger.now_utc()
         doc = ledger.claim(self.videos, video_id, now, self.cfg.lease_seconds)
         if doc is None:
             current = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1})
             if current is None:
                 return AcquireOutcome(
-                    video_id=video_id, state=VideoState.FAILED,
+                    video_id=video_id,
+                    state=VideoState.FAILED,
                     error=f"[{video_id}] not in the ledger: plan the run first",
                 )
             clip = ClipFacts(**current["clip"]) if current.get("clip") else None
@@ -156,22 +169,42 @@ class Acquirer:
             clip = self._acquire(video_id)
         except SourceUnavailable as exc:
             ledger.mark_unavailable(self.videos, video_id, str(exc))
-            return AcquireOutcome(video_id=video_id, state=VideoState.UNAVAILABLE, error=str(exc),
-                                  seconds=time.monotonic() - started)
+            return AcquireOutcome(
+                video_id=video_id,
+                state=VideoState.UNAVAILABLE,
+                error=str(exc),
+                seconds=time.monotonic() - started,
+            )
         except Exception as exc:  # noqa: BLE001 - every other failure is retryable, the batch goes on
-            error = str(exc) if isinstance(exc, VideoError) else f"[{video_id}] {type(exc).__name__}: {exc}"
+            error = (
+                str(exc)
+                if isinstance(exc, VideoError)
+                else f"[{video_id}] {type(exc).__name__}: {exc}"
+            )
             if not isinstance(exc, VideoError):
                 log.exception("acquire: unexpected error for %s", video_id)
             ledger.mark_failed(
-                self.videos, video_id, error, attempts=doc["attempts"],
-                max_attempts=self.cfg.max_attempts, base=self.cfg.backoff_base_seconds,
+                self.videos,
+                video_id,
+                error,
+                attempts=doc["attempts"],
+                max_attempts=self.cfg.max_attempts,
+                base=self.cfg.backoff_base_seconds,
                 cap=self.cfg.backoff_max_seconds,
             )
-            return AcquireOutcome(video_id=video_id, state=VideoState.FAILED, error=error,
-                                  seconds=time.monotonic() - started)
+            return AcquireOutcome(
+                video_id=video_id,
+                state=VideoState.FAILED,
+                error=error,
+                seconds=time.monotonic() - started,
+            )
         ledger.mark_stored(self.videos, video_id, clip)
-        return AcquireOutcome(video_id=video_id, state=VideoState.STORED, clip=clip,
-                              seconds=time.monotonic() - started)
+        return AcquireOutcome(
+            video_id=video_id,
+            state=VideoState.STORED,
+            clip=clip,
+            seconds=time.monotonic() - started,
+        )
 
     def _acquire(self, video_id: str) -> ClipFacts:
         key = clip_key(video_id)
@@ -181,19 +214,30 @@ class Acquirer:
         with tempfile.TemporaryDirectory(prefix=f"actionlens-{video_id}-") as tmp:
             work = Path(tmp)
             source = fetch.download(
-                video_id, self.cfg.url_template, work, ffmpeg=self.ffmpeg,
-                seconds=self.cfg.clip_seconds, socket_timeout=self.cfg.socket_timeout_seconds,
+                video_id,
+                self.cfg.url_template,
+                work,
+                ffmpeg=self.ffmpeg,
+                seconds=self.cfg.clip_seconds,
+                socket_timeout=self.cfg.socket_timeout_seconds,
             )
             self._check_source(video_id, source)
             clip = work / f"{video_id}.mp4"
             try:
-                normalise(source, clip, ffmpeg=self.ffmpeg, seconds=self.cfg.clip_seconds,
-                          max_height=self.cfg.max_height)
+                normalise(
+                    source,
+                    clip,
+                    ffmpeg=self.ffmpeg,
+                    seconds=self.cfg.clip_seconds,
+                    max_height=self.cfg.max_height,
+                )
                 facts = probe(clip)
             except MediaError as exc:
                 raise TransientVideoError(video_id, str(exc)) from exc
             if facts.height > self.cfg.max_height or facts.width % 2 or facts.height % 2:
-                raise TransientVideoError(video_id, f"normalised clip is {facts.width}x{facts.height}")
+                raise TransientVideoError(
+                    video_id, f"normalised clip is {facts.width}x{facts.height}"
+                )
             digest = sha256_file(clip)
             meta = {"sha256": digest, "video_id": video_id}
             try:
@@ -201,11 +245,20 @@ class Acquirer:
             except AlreadyExists:
                 return self._facts_from_object(video_id, key)
             except Exception as exc:  # noqa: BLE001 - any upload fault leaves the video retryable
-                raise TransientVideoError(video_id, f"upload to {self.bucket.object_uri(key)} failed: {exc}") from exc
+                raise TransientVideoError(
+                    video_id, f"upload to {self.bucket.object_uri(key)} failed: {exc}"
+                ) from exc
             return ClipFacts(
-                uri=info.uri, sha256=digest, size_bytes=info.size, duration=facts.duration,
-                fps=facts.fps, width=facts.width, height=facts.height, video_codec=facts.video_codec,
-                pix_fmt=facts.pix_fmt, audio_codec=facts.audio_codec,
+                uri=info.uri,
+                sha256=digest,
+                size_bytes=info.size,
+                duration=facts.duration,
+                fps=facts.fps,
+                width=facts.width,
+                height=facts.height,
+                video_codec=facts.video_codec,
+                pix_fmt=facts.pix_fmt,
+                audio_codec=facts.audio_codec,
             )
 
     def _check_source(self, video_id: str, source: Path) -> None:
@@ -226,9 +279,16 @@ class Acquirer:
             digest = sha256_file(local)
             size = local.stat().st_size
         return ClipFacts(
-            uri=self.bucket.object_uri(key), sha256=digest, size_bytes=size,
-            duration=facts.duration, fps=facts.fps, width=facts.width, height=facts.height,
-            video_codec=facts.video_codec, pix_fmt=facts.pix_fmt, audio_codec=facts.audio_codec,
+            uri=self.bucket.object_uri(key),
+            sha256=digest,
+            size_bytes=size,
+            duration=facts.duration,
+            fps=facts.fps,
+            width=facts.width,
+            height=facts.height,
+            video_codec=facts.video_codec,
+            pix_fmt=facts.pix_fmt,
+            audio_codec=facts.audio_codec,
         )
 
 

@@ -9,8 +9,12 @@ from actionlens.cli import command, video_ids
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--videos", required=True, help="comma-separated video ids")
-    p.add_argument("--segmenter", default=None, help="tree version (default: the video's current one)")
-    p.add_argument("--captions", default=None, help="caption source to aggregate (default: the captioner's)")
+    p.add_argument(
+        "--segmenter", default=None, help="tree version (default: the video's current one)"
+    )
+    p.add_argument(
+        "--captions", default=None, help="caption source to aggregate (default: the captioner's)"
+    )
     p.add_argument("--force", action="store_true", help="annotate nodes that are up to date too")
 
 
@@ -20,6 +24,9 @@ def aggregate(args: argparse.Namespace) -> dict:
     from actionlens.settings import get_settings
 
     return aggregate_batch(
-        get_settings(), video_ids(args.videos), segmenter=args.segmenter,
-        captions=args.captions, force=args.force,
+        get_settings(),
+        video_ids(args.videos),
+        segmenter=args.segmenter,
+        captions=args.captions,
+        force=args.force,
     )

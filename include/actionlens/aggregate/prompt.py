@@ -61,9 +61,16 @@ JSON object only."""
 
 def prompt_hash() -> str:
     """Changes whenever anything the model is told, or how inputs are rendered, changes."""
-    parts = [INSTRUCTIONS, REVISION, repair_prompt("{error}"), RENDER_VERSION,
-             f"min={MIN_SECONDS}", f"depth={GLOBAL_DEPTH}", f"rounds={ROUNDS}",
-             f"subtree={SUBTREE_MAX_NODES}"]
+    parts = [
+        INSTRUCTIONS,
+        REVISION,
+        repair_prompt("{error}"),
+        RENDER_VERSION,
+        f"min={MIN_SECONDS}",
+        f"depth={GLOBAL_DEPTH}",
+        f"rounds={ROUNDS}",
+        f"subtree={SUBTREE_MAX_NODES}",
+    ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
 
 
@@ -83,7 +90,10 @@ def render_metadata(video: dict[str, Any]) -> str:
         "title": _one_line(meta.get("title") or video.get("task_name") or ""),
         "description": _one_line(meta.get("description") or ""),
         "transcript": [
-            {"time": f"{float(s['start']):.1f}-{float(s['end']):.1f} s", "text": _one_line(str(s["text"]))}
+            {
+                "time": f"{float(s['start']):.1f}-{float(s['end']):.1f} s",
+                "text": _one_line(str(s["text"])),
+            }
             for s in segments
             if str(s.get("text", "")).strip()
         ],

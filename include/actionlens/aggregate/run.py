@@ -74,7 +74,9 @@ class VideoAnnotations:
     invalid: int = 0
     errors: int = 0
     error: str | None = None
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0}
+    )
 
 
 @dataclass
@@ -88,7 +90,9 @@ class _Job:
 class Aggregator:
     """Annotates the stale eligible nodes of a batch of videos with one loaded model."""
 
-    def __init__(self, settings: Settings, model: ChatModel, *, db=None, captions: str | None = None):
+    def __init__(
+        self, settings: Settings, model: ChatModel, *, db=None, captions: str | None = None
+    ):
         from actionlens.store.mongo import connect
 
         self.settings = settings
@@ -101,7 +105,9 @@ class Aggregator:
     def version(self) -> str:
         return version(self.model.model_id)
 
-    def run(self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False) -> dict[str, Any]:
+    def run(
+        self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False
+    ) -> dict[str, Any]:
         from actionlens.records import validate_video_id
         from actionlens.store.mongo import VIDEOS
 
@@ -114,23 +120,38 @@ class Aggregator:
                 tree = load_tree(self.db, vid, segmenter)
                 video = self.db[VIDEOS].find_one({"_id": vid}) or {}
                 mine = self.plan(tree, video, force=force)
-                results[vid] = VideoAnnotations(vid, "up_to_date" if not mine else "annotated",
-                                                tree.segmenter, eligible=len(eligible(tree)))
+                results[vid] = VideoAnnotations(
+                    vid,
+                    "up_to_date" if not mine else "annotated",
+                    tree.segmenter,
+                    eligible=len(eligible(tree)),
+                )
                 jobs += mine
             except Exception as exc:  # one video never stops the batch
                 log.warning("[%s] cannot aggregate: %s", vid, exc)
                 results[vid] = VideoAnnotations(vid, "failed", error=f"{type(exc).__name__}: {exc}")
-        log.info("aggregate: %d nodes to annotate in %d videos with %s", len(jobs), len(video_ids), self.version)
+        log.info(
+            "aggregate: %d nodes to annotate in %d videos with %s",
+            len(jobs),
+            len(video_ids),
+            self.version,
+        )
         outcomes = converse(self.model, [j.request for j in jobs], [P.REVISION] * (P.ROUNDS - 1))
         self.write(jobs, outcomes, results)
         progress = Progress("aggregate", len(video_ids))
         for r in results.values():
             self._mark(r)
-            progress.advance(r.status, f"{r.video_id} {r.annotated}/{r.eligible} nodes {r.error or ''}".strip())
+            progress.advance(
+                r.status, f"{r.video_id} {r.annotated}/{r.eligible} nodes {r.error or ''}".strip()
+            )
         return {
-            "source": SOURCE, "model_id": self.model.model_id, "baseline": self.model.baseline,
-            "prompt_hash": P.prompt_hash(), "version": self.version,
-            "nodes": len(jobs), "seconds": round(time.monotonic() - started, 3),
+            "source": SOURCE,
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            "prompt_hash": P.prompt_hash(),
+            "version": self.version,
+            "nodes": len(jobs),
+            "seconds": round(time.monotonic() - started, 3),
             "videos": [r.__dict__ for r in results.values()],
             "annotated": [r.video_id for r in results.values() if r.status != "failed"],
             "failed": [r.video_id for r in results.values() if r.status == "failed"],
@@ -154,12 +175,20 @@ class Aggregator:
 
     def document(self, job: _Job, outcome: Outcome, now: datetime) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "status": outcome.status, "error": outcome.error,
-            "model_id": self.model.model_id, "backend": self.model.backend,
-            "baseline": self.model.baseline, "prompt_hash": P.prompt_hash(), "version": self.version,
-            "rounds": outcome.rounds, "repaired": outcome.repaired, "usage": outcome.usage.as_dict(),
-            "caption_source": job.source, "input_hash": input_hash(job.request.messages[0].text()),
-            "seconds": round(outcome.seconds, 3), "updated_at": now,
+            "status": outcome.status,
+            "error": outcome.error,
+            "model_id": self.model.model_id,
+            "backend": self.model.backend,
+            "baseline": self.model.baseline,
+            "prompt_hash": P.prompt_hash(),
+            "version": self.version,
+            "rounds": outcome.rounds,
+            "repaired": outcome.repaired,
+            "usage": outcome.usage.as_dict(),
+            "caption_source": job.source,
+            "input_hash": input_hash(job.request.messages[0].text()),
+            "seconds": round(outcome.seconds, 3),
+            "updated_at": now,
         }
         if outcome.annotation is not None:
             doc.update(outcome.annotation.model_dump())
@@ -167,7 +196,9 @@ class Aggregator:
             doc["raw"] = outcome.raw  # kept so a failure can be read and the prompt fixed
         return doc
 
-    def write(self, jobs: list[_Job], outcomes: list[Outcome], results: dict[str, VideoAnnotations]) -> None:
+    def write(
+        self, jobs: list[_Job], outcomes: list[Outcome], results: dict[str, VideoAnnotations]
+    ) -> None:
         from pymongo import UpdateOne
 
         from actionlens.store.mongo import NODES
@@ -175,7 +206,12 @@ class Aggregator:
         now = datetime.now(UTC)
         ops = []
         for job, outcome in zip(jobs, outcomes, strict=True):
-            ops.append(UpdateOne({"_id": job.node.id}, {"$set": {f"annotations.{SOURCE}": self.document(job, outcome, now)}}))
+            ops.append(
+                UpdateOne(
+                    {"_id": job.node.id},
+                    {"$set": {f"annotations.{SOURCE}": self.document(job, outcome, now)}},
+                )
+            )
             r = results[job.tree.video_id]
             r.annotated += outcome.status == "ok"
             r.invalid += outcome.status == "invalid"
@@ -193,23 +229,44 @@ class Aggregator:
     def _mark(self, r: VideoAnnotations) -> None:
         from actionlens.store.mongo import VIDEOS
 
-        self.db[VIDEOS].update_one({"_id": r.video_id}, {"$set": {f"stages.{STAGE}": {
-            "state": "failed" if r.status == "failed" else "done",
-            "source": SOURCE, "model_id": self.model.model_id, "baseline": self.model.baseline,
-            "version": self.version, "segmenter": r.segmenter, "eligible": r.eligible,
-            "annotated": r.annotated, "invalid": r.invalid, "errors": r.errors,
-            "error": r.error, "usage": r.usage, "at": datetime.now(UTC),
-        }}})
+        self.db[VIDEOS].update_one(
+            {"_id": r.video_id},
+            {
+                "$set": {
+                    f"stages.{STAGE}": {
+                        "state": "failed" if r.status == "failed" else "done",
+                        "source": SOURCE,
+                        "model_id": self.model.model_id,
+                        "baseline": self.model.baseline,
+                        "version": self.version,
+                        "segmenter": r.segmenter,
+                        "eligible": r.eligible,
+                        "annotated": r.annotated,
+                        "invalid": r.invalid,
+                        "errors": r.errors,
+                        "error": r.error,
+                        "usage": r.usage,
+                        "at": datetime.now(UTC),
+                    }
+                }
+            },
+        )
 
 
 def aggregate_batch(
-    settings: Settings, video_ids: list[str], *, segmenter: str | None = None,
-    captions: str | None = None, force: bool = False,
+    settings: Settings,
+    video_ids: list[str],
+    *,
+    segmenter: str | None = None,
+    captions: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Load the configured aggregator once and annotate every video of the batch."""
     model = load_model(settings.models.aggregator, settings.models)
     try:
-        return Aggregator(settings, model, captions=captions).run(video_ids, segmenter=segmenter, force=force)
+        return Aggregator(settings, model, captions=captions).run(
+            video_ids, segmenter=segmenter, force=force
+        )
     finally:
         model.close()
 

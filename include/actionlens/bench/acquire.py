@@ -27,7 +27,12 @@ def _ids(n: int, seed: int) -> list[str]:
 
 
 def write_manifest(path: Path, ids: list[str]) -> None:
-    cats = ["Food and Entertaining", "Home and Garden", "Cars & Other Vehicles", "Hobbies and Crafts"]
+    cats = [
+        "Food and Entertaining",
+        "Home and Garden",
+        "Cars & Other Vehicles",
+        "Hobbies and Crafts",
+    ]
     with open(path, "w") as fh:
         fh.write("video_id,category_1,category_2,rank,task_id\n")
         for i, vid in enumerate(ids):
@@ -42,8 +47,14 @@ def bench_selection(db, work: Path, rows: int, ledger_size: int) -> None:
     known = ids[:: max(1, rows // ledger_size)][:ledger_size]
     now = datetime.now(UTC)
     for start in range(0, len(known), 20_000):
-        ledger.register(videos, [SourceRow(video_id=v, category_1="x", category_2="y", rank=1, task_id="1")
-                                 for v in known[start : start + 20_000]], now)
+        ledger.register(
+            videos,
+            [
+                SourceRow(video_id=v, category_1="x", category_2="y", rank=1, task_id="1")
+                for v in known[start : start + 20_000]
+            ],
+            now,
+        )
     t0 = time.perf_counter()
     manifest = read_manifest(manifest_path)
     t1 = time.perf_counter()
@@ -62,7 +73,10 @@ def bench_selection(db, work: Path, rows: int, ledger_size: int) -> None:
 
 
 def bench_ledger_writes(db, bulk_n: int, single_n: int) -> None:
-    rows = [SourceRow(video_id=v, category_1="x", category_2="y", rank=1, task_id="1") for v in _ids(bulk_n, 2)]
+    rows = [
+        SourceRow(video_id=v, category_1="x", category_2="y", rank=1, task_id="1")
+        for v in _ids(bulk_n, 2)
+    ]
     coll = db["bench_bulk"]
     t0 = time.perf_counter()
     for start in range(0, bulk_n, 5_000):
@@ -74,8 +88,10 @@ def bench_ledger_writes(db, bulk_n: int, single_n: int) -> None:
         ledger.register(single, [row])  # the same upsert, one round trip per document
     single_rate = single_n / (time.perf_counter() - t0)
     assert coll.count_documents({}) == bulk_n and single.count_documents({}) == single_n
-    print(f"ledger upserts: bulk {bulk_rate:,.0f} docs/s ({bulk_n:,}), one-by-one {single_rate:,.0f} docs/s "
-          f"({single_n:,}); ratio {bulk_rate / single_rate:.1f}x")
+    print(
+        f"ledger upserts: bulk {bulk_rate:,.0f} docs/s ({bulk_n:,}), one-by-one {single_rate:,.0f} docs/s "
+        f"({single_n:,}); ratio {bulk_rate / single_rate:.1f}x"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

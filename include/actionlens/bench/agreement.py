@@ -129,7 +129,9 @@ def make_pairs(n_pairs: int, seed: int = 0) -> tuple[list[str], list[str]]:
             texts = {config.reference_source: ref}
             for source in sources:
                 agree = rng.random() < 0.6
-                texts[source] = _edit(rng, ref, 0.3) if agree and ref != "N/A" else _text(rng, lo, hi)
+                texts[source] = (
+                    _edit(rng, ref, 0.3) if agree and ref != "N/A" else _text(rng, lo, hi)
+                )
             for x, y in config.pairs:
                 a.append(texts[x])
                 b.append(texts[y])

@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 ANSWER = {
-    "summary": {"brief": "A person whisks eggs in a bowl.", "detailed": "A person cracks eggs and whisks them."},
-    "action": {"brief": "whisk eggs", "detailed": "Whisk the eggs with a fork.", "actor": "a person"},
+    "summary": {
+        "brief": "A person whisks eggs in a bowl.",
+        "detailed": "A person cracks eggs and whisks them.",
+    },
+    "action": {
+        "brief": "whisk eggs",
+        "detailed": "Whisk the eggs with a fork.",
+        "actor": "a person",
+    },
 }
 
 
@@ -29,15 +36,21 @@ def _tree(video_id: str, seconds: float, seed: int = 0):
 
     docs = tree_docs(video_id, seconds, seed=seed)
     for d in docs:
-        d["captions"] = {"bench": {
-            "video": {"text": f"A person works at a kitchen table between {d['start']:.1f} and {d['end']:.1f} seconds, "
-                              "moving a bowl, a whisk and a plate while the camera stays still."},
-            "frame": {"text": "A close view of hands holding a whisk over a red bowl."},
-        }}
+        d["captions"] = {
+            "bench": {
+                "video": {
+                    "text": f"A person works at a kitchen table between {d['start']:.1f} and {d['end']:.1f} seconds, "
+                    "moving a bowl, a whisk and a plate while the camera stays still."
+                },
+                "frame": {"text": "A close view of hands holding a whisk over a red bowl."},
+            }
+        }
     return build_tree(video_id, "bench", docs)
 
 
-def aggregation(nodes: int, latency: float, concurrency: int, sequential_nodes: int) -> dict[str, Any]:
+def aggregation(
+    nodes: int, latency: float, concurrency: int, sequential_nodes: int
+) -> dict[str, Any]:
     """nodes/s of the full Self-Refine conversation, concurrent vs one request at a time."""
     from actionlens.aggregate import prompt as P
     from actionlens.annotations import converse
@@ -48,7 +61,9 @@ def aggregation(nodes: int, latency: float, concurrency: int, sequential_nodes: 
     tree = _tree("benchAGG0001", 90.0)
     video = {"metadata": {"title": "bench"}, "transcript": {"segments": []}}
     targets = [n for n in tree.depth_first() if not n.is_leaf] or [tree.root]
-    prompts = [P.render_prompt(video, tree.root, targets[i % len(targets)], "bench") for i in range(nodes)]
+    prompts = [
+        P.render_prompt(video, tree.root, targets[i % len(targets)], "bench") for i in range(nodes)
+    ]
 
     def run(n: int, c: int, url: str) -> tuple[float, int]:
         spec = ModelSpec(backend="openai", model_id="bench/llm", max_new_tokens=1024)
@@ -66,10 +81,22 @@ def aggregation(nodes: int, latency: float, concurrency: int, sequential_nodes: 
         in_flight = srv.max_in_flight
     seq_rate, con_rate = sequential_nodes / seq_s, nodes / con_s
     return {
-        "latency_s": latency, "rounds": P.ROUNDS,
-        "sequential": {"nodes": sequential_nodes, "ok": seq_ok, "seconds": round(seq_s, 3), "nodes_per_s": round(seq_rate, 3)},
-        "concurrent": {"nodes": nodes, "ok": con_ok, "concurrency": concurrency, "max_in_flight": in_flight,
-                       "seconds": round(con_s, 3), "nodes_per_s": round(con_rate, 3)},
+        "latency_s": latency,
+        "rounds": P.ROUNDS,
+        "sequential": {
+            "nodes": sequential_nodes,
+            "ok": seq_ok,
+            "seconds": round(seq_s, 3),
+            "nodes_per_s": round(seq_rate, 3),
+        },
+        "concurrent": {
+            "nodes": nodes,
+            "ok": con_ok,
+            "concurrency": concurrency,
+            "max_in_flight": in_flight,
+            "seconds": round(con_s, 3),
+            "nodes_per_s": round(con_rate, 3),
+        },
         "speedup": round(con_rate / seq_rate, 2),
         "prompt_chars_mean": round(sum(map(len, prompts)) / len(prompts)),
     }
@@ -79,9 +106,29 @@ def make_clip(path: Path, seconds: float, size: str = "854x480", fps: int = 30) 
     """A test-pattern H.264 clip like the normalised ones (≤480p, yuv420p)."""
     from actionlens.media import ffmpeg_binary
 
-    cmd = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}", "-t", f"{seconds}",
-           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60", str(path)]
+    cmd = [
+        ffmpeg_binary(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}",
+        "-t",
+        f"{seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "60",
+        str(path),
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     return path
 
@@ -102,9 +149,14 @@ def extraction(seconds: float) -> dict[str, Any]:
     leaves = sum(n.is_leaf for n in nodes)
     assert len(items) == len(nodes)
     return {
-        "clip_seconds": seconds, "clip": "854x480 30 fps H.264", "nodes": len(nodes), "leaves": leaves,
-        "frames": frames, "seconds": round(elapsed, 3),
-        "nodes_per_s": round(len(nodes) / elapsed, 2), "frames_per_s": round(frames / elapsed, 1),
+        "clip_seconds": seconds,
+        "clip": "854x480 30 fps H.264",
+        "nodes": len(nodes),
+        "leaves": leaves,
+        "frames": frames,
+        "seconds": round(elapsed, 3),
+        "nodes_per_s": round(len(nodes) / elapsed, 2),
+        "frames_per_s": round(frames / elapsed, 1),
         "decode_only_seconds": round(decode_only, 3),  # the floor: decoding every frame once
     }
 
@@ -122,25 +174,39 @@ def _decode_only(clip: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actionlens.bench.captions", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m actionlens.bench.captions", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--nodes", type=int, default=64, help="nodes aggregated with concurrency")
-    parser.add_argument("--sequential-nodes", type=int, default=8, help="nodes aggregated one request at a time")
+    parser.add_argument(
+        "--sequential-nodes", type=int, default=8, help="nodes aggregated one request at a time"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer of the loopback server")
+    parser.add_argument(
+        "--latency", type=float, default=0.2, help="seconds per answer of the loopback server"
+    )
     parser.add_argument("--clip-seconds", type=float, default=90.0)
     parser.add_argument("--skip-frames", action="store_true")
     args = parser.parse_args(argv)
-    result: dict[str, Any] = {"aggregation": aggregation(args.nodes, args.latency, args.concurrency, args.sequential_nodes)}
+    result: dict[str, Any] = {
+        "aggregation": aggregation(
+            args.nodes, args.latency, args.concurrency, args.sequential_nodes
+        )
+    }
     a = result["aggregation"]
-    print(f"aggregation @ {args.latency * 1000:.0f} ms/answer, {a['rounds']} turns/node: "
-          f"{a['sequential']['nodes_per_s']} nodes/s one at a time, "
-          f"{a['concurrent']['nodes_per_s']} nodes/s at concurrency {args.concurrency} "
-          f"-> {a['speedup']}x (goal >= 8x: {'met' if a['speedup'] >= 8 else 'NOT met'})")
+    print(
+        f"aggregation @ {args.latency * 1000:.0f} ms/answer, {a['rounds']} turns/node: "
+        f"{a['sequential']['nodes_per_s']} nodes/s one at a time, "
+        f"{a['concurrent']['nodes_per_s']} nodes/s at concurrency {args.concurrency} "
+        f"-> {a['speedup']}x (goal >= 8x: {'met' if a['speedup'] >= 8 else 'NOT met'})"
+    )
     if not args.skip_frames:
         result["extraction"] = e = extraction(args.clip_seconds)
-        print(f"frame extraction, {e['clip_seconds']:.0f} s clip, {e['nodes']} nodes ({e['leaves']} leaves), "
-              f"{e['frames']} frames: {e['seconds']} s -> {e['nodes_per_s']} nodes/s, {e['frames_per_s']} frames/s "
-              f"(decoding alone: {e['decode_only_seconds']} s)")
+        print(
+            f"frame extraction, {e['clip_seconds']:.0f} s clip, {e['nodes']} nodes ({e['leaves']} leaves), "
+            f"{e['frames']} frames: {e['seconds']} s -> {e['nodes_per_s']} nodes/s, {e['frames_per_s']} frames/s "
+            f"(decoding alone: {e['decode_only_seconds']} s)"
+        )
     print(json.dumps(result))
     return 0
 

@@ -16,13 +16,46 @@ from typing import Any
 
 import numpy as np
 
-WORDS = ["crack", "whisk", "pour", "bowl", "pan", "flour", "sugar", "oven", "knife", "board", "cut", "slice", "tighten", "bolt", "wheel", "brush", "paint", "fence", "wall", "sand", "glue", "paper", "fold", "stitch", "fabric", "water", "pot", "boil", "stir"]
+WORDS = [
+    "crack",
+    "whisk",
+    "pour",
+    "bowl",
+    "pan",
+    "flour",
+    "sugar",
+    "oven",
+    "knife",
+    "board",
+    "cut",
+    "slice",
+    "tighten",
+    "bolt",
+    "wheel",
+    "brush",
+    "paint",
+    "fence",
+    "wall",
+    "sand",
+    "glue",
+    "paper",
+    "fold",
+    "stitch",
+    "fabric",
+    "water",
+    "pot",
+    "boil",
+    "stir",
+]
 
 
 def sentences(n: int, seed: int = 0) -> list[str]:
     """Transcript-like sentences of 8 to 24 words."""
     rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=int(rng.integers(8, 25)))).capitalize() + "." for _ in range(n)]
+    return [
+        " ".join(rng.choice(WORDS, size=int(rng.integers(8, 25)))).capitalize() + "."
+        for _ in range(n)
+    ]
 
 
 def transcript_lens(n: int, batch_size: int, single: int) -> dict[str, Any]:
@@ -38,8 +71,13 @@ def transcript_lens(n: int, batch_size: int, single: int) -> dict[str, Any]:
     for text in texts[:single]:
         model.encode([text], batch_size=1, normalize_embeddings=True, show_progress_bar=False)
     one = single / (time.perf_counter() - t)
-    return {"sentences": n, "batch_size": batch_size, "batched_per_s": round(batched, 1),
-            "one_at_a_time_per_s": round(one, 1), "ratio": round(batched / one, 2)}
+    return {
+        "sentences": n,
+        "batch_size": batch_size,
+        "batched_per_s": round(batched, 1),
+        "one_at_a_time_per_s": round(one, 1),
+        "ratio": round(batched / one, 2),
+    }
 
 
 def neighbour_search(videos: int, dims: list[int], k: int, block: int) -> dict[str, Any]:
@@ -60,19 +98,31 @@ def neighbour_search(videos: int, dims: list[int], k: int, block: int) -> dict[s
     lists = {i: dict(zip(ids, idx.tolist(), strict=True)) for i, idx in found.items()}
     shared = shared_neighbours(lists[0], lists[1])
     overlap = time.perf_counter() - t
-    return {"videos": videos, "lenses": len(dims), "k": k, "block": block, "seconds_per_lens": per_lens,
-            "search_seconds": round(search, 2), "overlap_seconds_one_pair": round(overlap, 2),
-            "mean_shared_random": round(float(np.mean(list(shared.values()))), 4)}
+    return {
+        "videos": videos,
+        "lenses": len(dims),
+        "k": k,
+        "block": block,
+        "seconds_per_lens": per_lens,
+        "search_seconds": round(search, 2),
+        "overlap_seconds_one_pair": round(overlap, 2),
+        "mean_shared_random": round(float(np.mean(list(shared.values()))), 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m actionlens.bench.opinions", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m actionlens.bench.opinions", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--sentences", type=int, default=2048)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--single", type=int, default=256, help="sentences encoded one at a time")
     p.add_argument("--videos", type=int, default=100_000)
-    p.add_argument("--dims", default="384,256,256",
-                   help="lens dimensions (MiniLM transcript, frame baseline, a video model truncated to 256)")
+    p.add_argument(
+        "--dims",
+        default="384,256,256",
+        help="lens dimensions (MiniLM transcript, frame baseline, a video model truncated to 256)",
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--block", type=int, default=2048)
     p.add_argument("--only", choices=("transcript", "neighbours"), default=None)

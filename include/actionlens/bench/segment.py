@@ -31,14 +31,20 @@ PARTS = ("decode", "tree", "e2e", "encoder")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {PARTS}")
     p.add_argument("--seconds", type=float, default=90.0, help="length of the generated clip")
-    p.add_argument("--sizes", default="1000,10000,27000,100000", help="frame counts for the tree part")
-    p.add_argument("--dim", type=int, default=1408, help="vector size for the tree part (ViT-g: 1408)")
+    p.add_argument(
+        "--sizes", default="1000,10000,27000,100000", help="frame counts for the tree part"
+    )
+    p.add_argument(
+        "--dim", type=int, default=1408, help="vector size for the tree part (ViT-g: 1408)"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--weights", default=None, help="V-JEPA 2 checkpoint directory (encoder part)")
     p.add_argument("--batch", type=int, default=4, help="windows per forward pass (encoder part)")
     p.add_argument("--windows", type=int, default=8, help="windows to time per mode (encoder part)")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (best kept)")
-    p.add_argument("--workdir", default=None, help="keep generated clips here (default: a temp dir)")
+    p.add_argument(
+        "--workdir", default=None, help="keep generated clips here (default: a temp dir)"
+    )
 
 
 def _best(fn, repeat: int) -> float:
@@ -50,17 +56,50 @@ def _best(fn, repeat: int) -> float:
     return min(times)
 
 
-def make_clip(path: Path, seconds: float, ffmpeg: str, size: str = "854x480", fps: int = 30) -> Path:
+def make_clip(
+    path: Path, seconds: float, ffmpeg: str, size: str = "854x480", fps: int = 30
+) -> Path:
     """A generated H.264/AAC clip with motion everywhere (ffmpeg's testsrc2), like a preview."""
     if path.exists():
         return path
     cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
-        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100",
-        "-t", f"{seconds:.3f}", "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-g", "60",
-        "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(path),
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=44100",
+        "-t",
+        f"{seconds:.3f}",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-movflags",
+        "+faststart",
+        str(path),
     ]
     subprocess.run(cmd, check=True, capture_output=True)
     return path
@@ -70,19 +109,42 @@ def bench_decode(clip: Path, ffmpeg: str, repeat: int) -> dict:
     from actionlens.segment.decode import FrameSize, SampledFrames
 
     def ffmpeg_null():
-        subprocess.run([ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(clip), "-f", "null", "-"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-i",
+                str(clip),
+                "-f",
+                "null",
+                "-",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     out: dict = {}
     seconds_ffmpeg = _best(ffmpeg_null, repeat)
     for name, size in (("vjepa2_384", FrameSize(438, 384)), ("pixels_32", FrameSize(32, 32))):
+
         def ours(size=size):
             frames = SampledFrames(clip, size)
             for _ in frames:
                 pass
-            out["sampled"], out["decoded"], out["duration"] = len(frames.times), frames.decoded, frames.duration
+            out["sampled"], out["decoded"], out["duration"] = (
+                len(frames.times),
+                frames.decoded,
+                frames.duration,
+            )
+
         seconds_ours = _best(ours, repeat)
-        out[name] = {"seconds": round(seconds_ours, 3), "ratio": round(seconds_ffmpeg / seconds_ours, 3)}
+        out[name] = {
+            "seconds": round(seconds_ours, 3),
+            "ratio": round(seconds_ffmpeg / seconds_ours, 3),
+        }
     out["ffmpeg_null_seconds"] = round(seconds_ffmpeg, 3)
     return out
 
@@ -101,7 +163,9 @@ def bench_tree(sizes: list[int], dim: int) -> dict:
         x = np.cumsum(x, axis=0)
         times = np.arange(n) * (4 / 29.97)
         t = time.perf_counter()
-        tree = build_tree(x, times, float(times[-1] + 1 / 29.97), video_id="benchmark01", segmenter="bench")
+        tree = build_tree(
+            x, times, float(times[-1] + 1 / 29.97), video_id="benchmark01", segmenter="bench"
+        )
         seconds = time.perf_counter() - t
         out[str(n)] = {"seconds": round(seconds, 3), "nodes": len(tree)}
         del x
@@ -119,12 +183,22 @@ def bench_e2e(clip: Path, repeat: int) -> dict:
     def once():
         frames = SampledFrames(clip, embedder.frame_size)
         vectors = embedder.embed(frames)
-        tree = build_tree(vectors, frames.times, frames.duration, video_id="benchmark01", segmenter=embedder.version)
+        tree = build_tree(
+            vectors,
+            frames.times,
+            frames.duration,
+            video_id="benchmark01",
+            segmenter=embedder.version,
+        )
         facts.update(duration=frames.duration, nodes=len(tree))
 
     seconds = _best(once, repeat)
-    return {"seconds": round(seconds, 3), "video_seconds": round(facts["duration"], 2),
-            "video_seconds_per_second": round(facts["duration"] / seconds, 1), "nodes": facts["nodes"]}
+    return {
+        "seconds": round(seconds, 3),
+        "video_seconds": round(facts["duration"], 2),
+        "video_seconds_per_second": round(facts["duration"] / seconds, 1),
+        "nodes": facts["nodes"],
+    }
 
 
 def tiny_vjepa2_config():
@@ -132,9 +206,18 @@ def tiny_vjepa2_config():
     from transformers import VJEPA2Config
 
     return VJEPA2Config(
-        crop_size=32, patch_size=16, hidden_size=32, num_attention_heads=2, num_hidden_layers=2,
-        mlp_ratio=2.0, frames_per_clip=64, pred_hidden_size=16, pred_num_attention_heads=2,
-        pred_num_hidden_layers=1, pred_num_mask_tokens=2, num_pooler_layers=1,
+        crop_size=32,
+        patch_size=16,
+        hidden_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        mlp_ratio=2.0,
+        frames_per_clip=64,
+        pred_hidden_size=16,
+        pred_num_attention_heads=2,
+        pred_num_hidden_layers=1,
+        pred_num_mask_tokens=2,
+        num_pooler_layers=1,
     )
 
 
@@ -143,8 +226,15 @@ def vitg_config():
     from transformers import VJEPA2Config
 
     return VJEPA2Config(
-        crop_size=384, patch_size=16, hidden_size=1408, num_attention_heads=22, num_hidden_layers=40,
-        mlp_ratio=48 / 11, frames_per_clip=64, pred_num_hidden_layers=1, num_pooler_layers=1,
+        crop_size=384,
+        patch_size=16,
+        hidden_size=1408,
+        num_attention_heads=22,
+        num_hidden_layers=40,
+        mlp_ratio=48 / 11,
+        frames_per_clip=64,
+        pred_num_hidden_layers=1,
+        num_pooler_layers=1,
     )
 
 
@@ -189,9 +279,15 @@ def bench_encoder(device: str, weights: str | None, batch: int, windows: int) ->
         embedder.encode(clip)
     sync()
     batched = rounds * batch / (time.perf_counter() - t)
-    return {"model": model_name, "device": device, "dtype": str(embedder.dtype).replace("torch.", ""),
-            "batch": batch, "windows_per_second_batch1": round(single, 2),
-            "windows_per_second_batched": round(batched, 2), "speedup": round(batched / single, 2)}
+    return {
+        "model": model_name,
+        "device": device,
+        "dtype": str(embedder.dtype).replace("torch.", ""),
+        "batch": batch,
+        "windows_per_second_batch1": round(single, 2),
+        "windows_per_second_batched": round(batched, 2),
+        "speedup": round(batched / single, 2),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -212,32 +308,48 @@ def run(args: argparse.Namespace) -> dict:
             clip = make_clip(work / f"bench_{int(args.seconds)}s_480p.mp4", args.seconds, ffmpeg)
         if "decode" in parts:
             r = results["decode"] = bench_decode(clip, ffmpeg, args.repeat)
-            print(f"decode  {r['duration']:.1f} s clip, {r['decoded']} frames, {r['sampled']} sampled: "
-                  f"ffmpeg -f null {r['ffmpeg_null_seconds']} s; ours @384 {r['vjepa2_384']['seconds']} s "
-                  f"(ratio {r['vjepa2_384']['ratio']}), @32 {r['pixels_32']['seconds']} s "
-                  f"(ratio {r['pixels_32']['ratio']}); goal ≥ 0.8", flush=True)
+            print(
+                f"decode  {r['duration']:.1f} s clip, {r['decoded']} frames, {r['sampled']} sampled: "
+                f"ffmpeg -f null {r['ffmpeg_null_seconds']} s; ours @384 {r['vjepa2_384']['seconds']} s "
+                f"(ratio {r['vjepa2_384']['ratio']}), @32 {r['pixels_32']['seconds']} s "
+                f"(ratio {r['pixels_32']['ratio']}); goal ≥ 0.8",
+                flush=True,
+            )
         if "tree" in parts:
             sizes = [int(s) for s in args.sizes.split(",") if s]
             r = results["tree"] = bench_tree(sizes, args.dim)
             for n, v in r.items():
-                print(f"tree    {int(n):>7} frames × {args.dim}: {v['seconds']:.3f} s, {v['nodes']} nodes", flush=True)
+                print(
+                    f"tree    {int(n):>7} frames × {args.dim}: {v['seconds']:.3f} s, {v['nodes']} nodes",
+                    flush=True,
+                )
         if "e2e" in parts:
             r = results["e2e"] = bench_e2e(clip, args.repeat)
-            print(f"e2e     pixels: {r['video_seconds']} video-s in {r['seconds']} s = "
-                  f"{r['video_seconds_per_second']} video-s per wall-s ({r['nodes']} nodes)", flush=True)
+            print(
+                f"e2e     pixels: {r['video_seconds']} video-s in {r['seconds']} s = "
+                f"{r['video_seconds_per_second']} video-s per wall-s ({r['nodes']} nodes)",
+                flush=True,
+            )
         if "encoder" in parts:
-            r = results["encoder"] = bench_encoder(args.device, args.weights, args.batch, args.windows)
+            r = results["encoder"] = bench_encoder(
+                args.device, args.weights, args.batch, args.windows
+            )
             if "skipped" in r:
                 print(f"encoder skipped: {r['skipped']}")
             else:
-                print(f"encoder {r['model']} on {r['device']} ({r['dtype']}): "
-                      f"{r['windows_per_second_batch1']} windows/s at batch 1, "
-                      f"{r['windows_per_second_batched']} at batch {r['batch']} (×{r['speedup']})", flush=True)
+                print(
+                    f"encoder {r['model']} on {r['device']} ({r['dtype']}): "
+                    f"{r['windows_per_second_batch1']} windows/s at batch 1, "
+                    f"{r['windows_per_second_batched']} at batch {r['batch']} (×{r['speedup']})",
+                    flush=True,
+                )
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actionlens.bench.segment", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m actionlens.bench.segment", description=__doc__.splitlines()[0]
+    )
     add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="also print all figures as JSON")
     args = parser.parse_args(argv)

@@ -9,7 +9,9 @@ from actionlens.cli import command, video_ids
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--videos", required=True, help="comma-separated video ids")
-    p.add_argument("--segmenter", default=None, help="tree version (default: the video's current one)")
+    p.add_argument(
+        "--segmenter", default=None, help="tree version (default: the video's current one)"
+    )
     p.add_argument("--force", action="store_true", help="caption nodes that are up to date too")
 
 

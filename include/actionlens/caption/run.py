@@ -90,11 +90,19 @@ def caption_requests(items: list[NodeFrames], transcript: list[dict], max_new_to
     out = []
     for item in items:
         ctx = {"span": (item.node.start, item.node.end), "transcript": transcript}
-        out.append((item.node, "video", ChatRequest([user(item.video, VIDEO_PROMPT)], max_new_tokens, ctx)))
+        out.append(
+            (item.node, "video", ChatRequest([user(item.video, VIDEO_PROMPT)], max_new_tokens, ctx))
+        )
         if item.image is not None:
             t = item.image.time or item.node.middle
             fctx = {"span": (item.node.start, item.node.end), "time": t, "transcript": transcript}
-            out.append((item.node, "frame", ChatRequest([user(item.image, IMAGE_PROMPT)], max_new_tokens, fctx)))
+            out.append(
+                (
+                    item.node,
+                    "frame",
+                    ChatRequest([user(item.image, IMAGE_PROMPT)], max_new_tokens, fctx),
+                )
+            )
     return out
 
 
@@ -115,13 +123,21 @@ def frame_passes(nodes: list[TreeNode], max_frames: int) -> list[list[TreeNode]]
 
 def is_stale(node: TreeNode, source: str) -> bool:
     entry = (node.doc.get("captions") or {}).get(source)
-    return not (isinstance(entry, dict) and entry.get("prompt_version") == PROMPT_VERSION and entry.get("status") == "ok")
+    return not (
+        isinstance(entry, dict)
+        and entry.get("prompt_version") == PROMPT_VERSION
+        and entry.get("status") == "ok"
+    )
 
 
 def _entry(gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "text": gen.text, "usage": gen.usage.as_dict(), "finish_reason": gen.finish_reason,
-        "error": gen.error, "seconds": round(gen.seconds, 3), **extra,
+        "text": gen.text,
+        "usage": gen.usage.as_dict(),
+        "finish_reason": gen.finish_reason,
+        "error": gen.error,
+        "seconds": round(gen.seconds, 3),
+        **extra,
     }
 
 
@@ -147,10 +163,14 @@ class CaptionReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "model_id": self.model_id, "baseline": self.baseline,
+            "source": self.source,
+            "model_id": self.model_id,
+            "baseline": self.baseline,
             "prompt_version": self.prompt_version,
             "videos": [v.__dict__ for v in self.videos],
-            "captioned": [v.video_id for v in self.videos if v.status in ("captioned", "up_to_date")],
+            "captioned": [
+                v.video_id for v in self.videos if v.status in ("captioned", "up_to_date")
+            ],
             "failed": [v.video_id for v in self.videos if v.status == "failed"],
         }
 
@@ -173,7 +193,9 @@ class Captioner:
         # Weight-free baselines read no pixels: skip decoding for them.
         self.needs_frames = getattr(model, "needs_frames", True)
 
-    def run(self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False) -> CaptionReport:
+    def run(
+        self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False
+    ) -> CaptionReport:
         report = CaptionReport(self.source, self.model.model_id, self.model.baseline)
         progress = Progress("caption", len(video_ids))
         for vid in video_ids:
@@ -186,10 +208,14 @@ class Captioner:
             result.seconds = round(time.monotonic() - started, 3)
             self._mark(result)
             report.videos.append(result)
-            progress.advance(result.status, f"{vid} {result.captioned} nodes {result.error or ''}".strip())
+            progress.advance(
+                result.status, f"{vid} {result.captioned} nodes {result.error or ''}".strip()
+            )
         return report
 
-    def one(self, video_id: str, *, segmenter: str | None = None, force: bool = False) -> VideoCaptions:
+    def one(
+        self, video_id: str, *, segmenter: str | None = None, force: bool = False
+    ) -> VideoCaptions:
         from actionlens.records import validate_video_id
         from actionlens.store.mongo import VIDEOS
 
@@ -226,8 +252,11 @@ class Captioner:
         if clip is None:
             blank = np.zeros((FRAMES_PER_SEGMENT, 1, 1, 3), np.uint8)
             return [
-                NodeFrames(n, Video(blank, tuple(segment_times(n.start, n.end))),
-                           Image(blank[0], n.middle) if n.is_leaf else None)
+                NodeFrames(
+                    n,
+                    Video(blank, tuple(segment_times(n.start, n.end))),
+                    Image(blank[0], n.middle) if n.is_leaf else None,
+                )
                 for n in nodes
             ]
         return node_frames(clip, nodes)
@@ -240,18 +269,31 @@ class Captioner:
         now = datetime.now(UTC)
         entries: dict[str, dict[str, Any]] = {}
         for (node, kind, request), gen in zip(asks, gens, strict=True):
-            entry = entries.setdefault(node.id, {
-                "model_id": self.model.model_id, "backend": self.model.backend,
-                "baseline": self.model.baseline, "prompt_version": PROMPT_VERSION,
-                "status": "ok", "updated_at": now,
-            })
+            entry = entries.setdefault(
+                node.id,
+                {
+                    "model_id": self.model.model_id,
+                    "backend": self.model.backend,
+                    "baseline": self.model.baseline,
+                    "prompt_version": PROMPT_VERSION,
+                    "status": "ok",
+                    "updated_at": now,
+                },
+            )
             if kind == "video":
-                entry["video"] = _entry(gen, {
-                    "frames": FRAMES_PER_SEGMENT, "size": FRAME_SIZE,
-                    "span": [node.start, node.end], "prompt": VIDEO_PROMPT,
-                })
+                entry["video"] = _entry(
+                    gen,
+                    {
+                        "frames": FRAMES_PER_SEGMENT,
+                        "size": FRAME_SIZE,
+                        "span": [node.start, node.end],
+                        "prompt": VIDEO_PROMPT,
+                    },
+                )
             else:
-                entry["frame"] = _entry(gen, {"time": request.context["time"], "prompt": IMAGE_PROMPT})
+                entry["frame"] = _entry(
+                    gen, {"time": request.context["time"], "prompt": IMAGE_PROMPT}
+                )
             if not gen.ok:
                 entry["status"] = "error"
         ops = [
@@ -267,13 +309,28 @@ class Captioner:
     def _mark(self, result: VideoCaptions) -> None:
         from actionlens.store.mongo import VIDEOS
 
-        self.db[VIDEOS].update_one({"_id": result.video_id}, {"$set": {f"stages.{STAGE}": {
-            "state": "done" if result.status in ("captioned", "up_to_date") else "failed",
-            "source": self.source, "model_id": self.model.model_id, "baseline": self.model.baseline,
-            "prompt_version": PROMPT_VERSION, "segmenter": result.segmenter,
-            "nodes": result.nodes, "captioned": result.captioned, "failed": result.failed,
-            "error": result.error, "at": datetime.now(UTC),
-        }}})
+        self.db[VIDEOS].update_one(
+            {"_id": result.video_id},
+            {
+                "$set": {
+                    f"stages.{STAGE}": {
+                        "state": "done"
+                        if result.status in ("captioned", "up_to_date")
+                        else "failed",
+                        "source": self.source,
+                        "model_id": self.model.model_id,
+                        "baseline": self.model.baseline,
+                        "prompt_version": PROMPT_VERSION,
+                        "segmenter": result.segmenter,
+                        "nodes": result.nodes,
+                        "captioned": result.captioned,
+                        "failed": result.failed,
+                        "error": result.error,
+                        "at": datetime.now(UTC),
+                    }
+                }
+            },
+        )
 
 
 def caption_batch(
@@ -304,4 +361,8 @@ def merge_caption_reports(reports: list[dict | None]) -> dict[str, Any]:
             continue
         captioned += report.get("captioned") or []
         failed += report.get("failed") or []
-    return {"captioned": sorted(set(captioned)), "failed": sorted(set(failed)), "batches_lost": lost}
+    return {
+        "captioned": sorted(set(captioned)),
+        "failed": sorted(set(failed)),
+        "batches_lost": lost,
+    }

@@ -77,15 +77,21 @@ class SentenceLens:
     def __init__(self, spec: LensSpec, settings: Settings):
         self.model_id = spec.model_id
         self.batch_size = settings.opinions.embedding_batch_size
-        self.model = _sentence_model(str(_weights(spec, settings)) if spec.weights else None,
-                                     settings.agreement.device)
+        self.model = _sentence_model(
+            str(_weights(spec, settings)) if spec.weights else None, settings.agreement.device
+        )
 
     def has_input(self, item: LensInput) -> bool:
         return bool(item.transcript.strip())
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return normalize(vectors)
 
     def embed(self, items: Sequence[LensInput]) -> np.ndarray:
@@ -120,8 +126,13 @@ class FrameHistogramLens:
         mean = frames.astype(np.float32).mean(axis=0)
         h, w = mean.shape[:2]
         ys, xs = np.linspace(0, h, THUMB + 1).astype(int), np.linspace(0, w, THUMB + 1).astype(int)
-        thumb = np.array([[mean[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].mean(axis=(0, 1))
-                           for j in range(THUMB)] for i in range(THUMB)], dtype=np.float32)
+        thumb = np.array(
+            [
+                [mean[ys[i] : ys[i + 1], xs[j] : xs[j + 1]].mean(axis=(0, 1)) for j in range(THUMB)]
+                for i in range(THUMB)
+            ],
+            dtype=np.float32,
+        )
         return np.concatenate([hist, (thumb.ravel() / 255.0 - 0.5) / THUMB])
 
     def embed(self, items: Sequence[LensInput]) -> np.ndarray:
@@ -155,7 +166,9 @@ class Qwen3VLEmbeddingLens:
         self.device, self.dtype = torch_device(settings.models.device, "models.device")
         self.batch_size = settings.models.batch_size
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self.processor.tokenizer.padding_side = "left"  # the last position is every row's last token
+        self.processor.tokenizer.padding_side = (
+            "left"  # the last position is every row's last token
+        )
         model = AutoModel.from_pretrained(path, dtype=self.dtype, local_files_only=True)
         # A checkpoint saved from *ForConditionalGeneration keeps its backbone as `.model`.
         self.model = getattr(model, "model", model).to(self.device).eval()
@@ -165,8 +178,10 @@ class Qwen3VLEmbeddingLens:
         return item.frames is not None and item.frames.frames.size > 0
 
     def _messages(self, part: dict) -> list[dict]:
-        return [{"role": "system", "content": [{"type": "text", "text": EMBED_INSTRUCTION}]},
-                {"role": "user", "content": [part]}]
+        return [
+            {"role": "system", "content": [{"type": "text", "text": EMBED_INSTRUCTION}]},
+            {"role": "user", "content": [part]},
+        ]
 
     def _pool(self, hidden, mask):
         if self.pooling == "last":
@@ -181,9 +196,16 @@ class Qwen3VLEmbeddingLens:
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if videos:
             kwargs.update(
-                videos=[v.frames for v in videos], do_sample_frames=False,
-                video_metadata=[VideoMetadata(total_num_frames=len(v.frames), fps=v.fps,
-                                              frames_indices=list(range(len(v.frames)))) for v in videos],
+                videos=[v.frames for v in videos],
+                do_sample_frames=False,
+                video_metadata=[
+                    VideoMetadata(
+                        total_num_frames=len(v.frames),
+                        fps=v.fps,
+                        frames_indices=list(range(len(v.frames))),
+                    )
+                    for v in videos
+                ],
             )
         inputs = self.processor(**kwargs).to(self.device)
         with torch.inference_mode():
@@ -192,11 +214,21 @@ class Qwen3VLEmbeddingLens:
         return normalize(pooled.float().cpu().numpy())
 
     def _template(self, part: dict) -> str:
-        return self.processor.apply_chat_template(self._messages(part), tokenize=False, add_generation_prompt=True)
+        return self.processor.apply_chat_template(
+            self._messages(part), tokenize=False, add_generation_prompt=True
+        )
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = [self._forward([self._template({"type": "text", "text": t}) for t in texts[i : i + self.batch_size]], None)
-               for i in range(0, len(texts), self.batch_size)]
+        out = [
+            self._forward(
+                [
+                    self._template({"type": "text", "text": t})
+                    for t in texts[i : i + self.batch_size]
+                ],
+                None,
+            )
+            for i in range(0, len(texts), self.batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
     def embed(self, items: Sequence[LensInput]) -> np.ndarray:

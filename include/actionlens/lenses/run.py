@@ -37,7 +37,9 @@ from actionlens.settings import Settings
 log = logging.getLogger(__name__)
 
 LENSES = "lenses"
-LENS_VERSION = f"lens-v1-f{FRAMES_PER_SEGMENT}-s{FRAME_SIZE}"  # bump when inputs are sampled differently
+LENS_VERSION = (
+    f"lens-v1-f{FRAMES_PER_SEGMENT}-s{FRAME_SIZE}"  # bump when inputs are sampled differently
+)
 
 
 def lens_id(video_id: str, lens: str) -> str:
@@ -46,7 +48,9 @@ def lens_id(video_id: str, lens: str) -> str:
 
 def transcript_text(video: dict[str, Any]) -> str:
     segments = (video.get("transcript") or {}).get("segments") or []
-    ordered = sorted((s for s in segments if str(s.get("text", "")).strip()), key=lambda s: float(s["start"]))
+    ordered = sorted(
+        (s for s in segments if str(s.get("text", "")).strip()), key=lambda s: float(s["start"])
+    )
     return " ".join(str(s["text"]).strip() for s in ordered)
 
 
@@ -72,7 +76,11 @@ def video_frames(path: Path) -> Video:
 
 def input_hash(backend, item: LensInput, clip_ref: str, labels: list[str] | None = None) -> str:
     """What the vector (and category) was made from: a change re-embeds the video."""
-    parts = [LENS_VERSION, item.transcript if not backend.needs_frames else clip_ref, *(labels or [])]
+    parts = [
+        LENS_VERSION,
+        item.transcript if not backend.needs_frames else clip_ref,
+        *(labels or []),
+    ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -90,7 +98,9 @@ class LensRunner:
         )
         self.db[LENSES].create_index([("lens", 1), ("status", 1)])
 
-    def run(self, video_ids: list[str], *, lenses: list[str] | None = None, force: bool = False) -> dict[str, Any]:
+    def run(
+        self, video_ids: list[str], *, lenses: list[str] | None = None, force: bool = False
+    ) -> dict[str, Any]:
         """Every configured lens (or those named) over the batch, one model loaded at a time."""
         from actionlens.records import validate_video_id
         from actionlens.store.mongo import VIDEOS
@@ -98,24 +108,42 @@ class LensRunner:
         started = time.monotonic()
         specs = [s for s in self.settings.opinions.lenses if lenses is None or s.lens in lenses]
         ids = [validate_video_id(v) for v in dict.fromkeys(video_ids)]
-        videos = {d["_id"]: d for d in self.db[VIDEOS].find({"_id": {"$in": ids}}, {"transcript": 1, "clip": 1})}
+        videos = {
+            d["_id"]: d
+            for d in self.db[VIDEOS].find({"_id": {"$in": ids}}, {"transcript": 1, "clip": 1})
+        }
         frames: dict[str, Video | str] = {}  # decoded once per video, shared by the lenses
         report: dict[str, Any] = {"lenses": {}, "failed": {}, "seconds": 0.0}
         with tempfile.TemporaryDirectory(prefix="actionlens-lenses-") as tmp:
             for spec in specs:
                 backend = load_lens(spec, self.settings)
-                report["lenses"][spec.lens] = self._lens(spec, backend, ids, videos, frames, Path(tmp), report, force)
+                report["lenses"][spec.lens] = self._lens(
+                    spec, backend, ids, videos, frames, Path(tmp), report, force
+                )
                 del backend  # free its weights before the next lens loads
         report["seconds"] = round(time.monotonic() - started, 3)
         report["embedded"] = sorted(set(ids) - set(report["failed"]))
         return report
 
-    def _lens(self, spec, backend, ids: list[str], videos: dict[str, dict], frames: dict[str, Video | str],
-              tmp: Path, report: dict[str, Any], force: bool) -> dict[str, Any]:
+    def _lens(
+        self,
+        spec,
+        backend,
+        ids: list[str],
+        videos: dict[str, dict],
+        frames: dict[str, Video | str],
+        tmp: Path,
+        report: dict[str, Any],
+        force: bool,
+    ) -> dict[str, Any]:
         """One lens over the batch: skip up-to-date videos, embed the rest in one call."""
         counts = {"embedded": 0, "up_to_date": 0, "empty": 0, "failed": 0}
         progress = Progress(f"lenses[{spec.lens}]", len(ids))
-        labels = self.settings.opinions.categories if spec.lens == self.settings.opinions.category_lens else None
+        labels = (
+            self.settings.opinions.categories
+            if spec.lens == self.settings.opinions.category_lens
+            else None
+        )
         todo: list[tuple[LensInput, str]] = []
         for vid in ids:
             if vid not in videos:
@@ -123,10 +151,19 @@ class LensRunner:
                 continue
             clip = videos[vid].get("clip") or {}
             item = LensInput(vid, transcript_text(videos[vid]), None)
-            digest = input_hash(backend, item, str(clip.get("sha256") or clip.get("uri") or ""), labels)
-            stored = self.db[LENSES].find_one({"_id": lens_id(vid, spec.lens)}, {"model_id": 1, "input_hash": 1, "status": 1})
-            if not force and stored and stored.get("model_id") == spec.model_id \
-                    and stored.get("input_hash") == digest and stored.get("status") in ("ok", "empty"):
+            digest = input_hash(
+                backend, item, str(clip.get("sha256") or clip.get("uri") or ""), labels
+            )
+            stored = self.db[LENSES].find_one(
+                {"_id": lens_id(vid, spec.lens)}, {"model_id": 1, "input_hash": 1, "status": 1}
+            )
+            if (
+                not force
+                and stored
+                and stored.get("model_id") == spec.model_id
+                and stored.get("input_hash") == digest
+                and stored.get("status") in ("ok", "empty")
+            ):
                 counts["up_to_date"] += 1
                 progress.advance("up_to_date", vid)
                 continue
@@ -146,7 +183,14 @@ class LensRunner:
         vectors = self._embed(backend, [i for i, _ in todo])
         categories = self._categories(spec, backend, vectors) if todo else None
         for n, (item, digest) in enumerate(todo):
-            self._write(spec, backend, item, digest, vectors[n], category=categories[n] if categories else None)
+            self._write(
+                spec,
+                backend,
+                item,
+                digest,
+                vectors[n],
+                category=categories[n] if categories else None,
+            )
             counts["embedded"] += 1
             progress.advance("embedded", item.video_id)
         return {"model_id": spec.model_id, "baseline": backend.baseline, **counts}
@@ -156,7 +200,9 @@ class LensRunner:
             return np.zeros((0, 0), np.float32)
         vectors = backend.embed(items)
         if vectors.shape[0] != len(items) or not np.all(np.isfinite(vectors)):
-            raise InputError(f"lens backend {backend.backend} returned {vectors.shape} for {len(items)} videos")
+            raise InputError(
+                f"lens backend {backend.backend} returned {vectors.shape} for {len(items)} videos"
+            )
         return vectors
 
     def _categories(self, spec, backend, vectors: np.ndarray) -> list[dict] | None:
@@ -167,8 +213,12 @@ class LensRunner:
         found = zero_shot(vectors, labels, backend.embed_texts(labels))
         real = backend.text_space == "text-video"
         for c in found:
-            c.update(lens=spec.lens, model_id=spec.model_id, baseline=not real,
-                     method="text-video zero-shot" if real else "transcript text-space baseline")
+            c.update(
+                lens=spec.lens,
+                model_id=spec.model_id,
+                baseline=not real,
+                method="text-video zero-shot" if real else "transcript text-space baseline",
+            )
         return found
 
     def _frames(self, video_id: str, folder: Path) -> Video | str:
@@ -185,16 +235,34 @@ class LensRunner:
 
     def _failed(self, spec, backend, vid: str, error: str, counts: dict, report: dict) -> None:
         log.warning("lens %s: %s", spec.lens, error)
-        self._write(spec, backend, LensInput(vid, "", None), None, None, status="failed", error=error)
+        self._write(
+            spec, backend, LensInput(vid, "", None), None, None, status="failed", error=error
+        )
         counts["failed"] += 1
         report["failed"].setdefault(vid, []).append(f"{spec.lens}: {error}")
 
-    def _write(self, spec, backend, item: LensInput, digest: str | None, vector: np.ndarray | None,
-               *, status: str = "ok", error: str | None = None, category: dict | None = None) -> None:
+    def _write(
+        self,
+        spec,
+        backend,
+        item: LensInput,
+        digest: str | None,
+        vector: np.ndarray | None,
+        *,
+        status: str = "ok",
+        error: str | None = None,
+        category: dict | None = None,
+    ) -> None:
         doc: dict[str, Any] = {
-            "video_id": item.video_id, "lens": spec.lens, "backend": spec.backend,
-            "model_id": spec.model_id, "baseline": backend.baseline, "version": LENS_VERSION,
-            "input_hash": digest, "status": status, "error": error,
+            "video_id": item.video_id,
+            "lens": spec.lens,
+            "backend": spec.backend,
+            "model_id": spec.model_id,
+            "baseline": backend.baseline,
+            "version": LENS_VERSION,
+            "input_hash": digest,
+            "status": status,
+            "error": error,
             "dim": None if vector is None else int(vector.shape[0]),
             "vector": None if vector is None else [float(x) for x in vector],
             "updated_at": datetime.now(UTC),
@@ -207,6 +275,11 @@ class LensRunner:
         self.db[LENSES].update_one({"_id": lens_id(item.video_id, spec.lens)}, update, upsert=True)
 
 
-def lenses_batch(settings: Settings, video_ids: list[str], *, lenses: list[str] | None = None,
-                 force: bool = False) -> dict[str, Any]:
+def lenses_batch(
+    settings: Settings,
+    video_ids: list[str],
+    *,
+    lenses: list[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     return LensRunner(settings).run(video_ids, lenses=lenses, force=force)

@@ -22,13 +22,18 @@ def zero_shot(videos: np.ndarray, labels: Sequence[str], label_vectors: np.ndarr
     scores = normalize(videos) @ normalize(label_vectors).T
     best = scores.argmax(axis=1)
     return [
-        {"label": labels[b], "score": round(float(row[b]), 6),
-         "scores": {lab: round(float(s), 6) for lab, s in zip(labels, row, strict=True)}}
+        {
+            "label": labels[b],
+            "score": round(float(row[b]), 6),
+            "scores": {lab: round(float(s), 6) for lab, s in zip(labels, row, strict=True)},
+        }
         for b, row in zip(best, scores, strict=True)
     ]
 
 
-def top_k(vectors: np.ndarray, k: int, *, block: int = 2048, max_elements: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    vectors: np.ndarray, k: int, *, block: int = 2048, max_elements: int = 1 << 25
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours by cosine of every row among the others.
 
     Rows are compared a block at a time (one matrix product per block); a block has at

@@ -22,7 +22,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 def overlapping_text(segments: Sequence[dict], start: float, end: float) -> str:
     """The ASR text of every segment overlapping [start, end], in time order."""
     picked = [
-        s for s in segments
+        s
+        for s in segments
         if float(s["start"]) < end and float(s["end"]) > start and str(s.get("text", "")).strip()
     ]
     picked.sort(key=lambda s: float(s["start"]))

@@ -52,7 +52,7 @@ def request_problems(body: Any) -> list[str]:
                     problems.append(f"messages[{i}].content[{j}] is not a JPEG data URL")
                     continue
                 try:
-                    raw = base64.b64decode(url[len(prefix):], validate=True)
+                    raw = base64.b64decode(url[len(prefix) :], validate=True)
                 except ValueError:
                     problems.append(f"messages[{i}].content[{j}] is not valid base64")
                     continue
@@ -161,7 +161,9 @@ class LoopbackServer:
                 time.sleep(delay)
             if action in ("429", "500", "503"):
                 headers = {"Retry-After": "0"} if action == "429" else {}
-                return self._send(h, int(action), {"error": {"message": f"scripted {action}"}}, headers)
+                return self._send(
+                    h, int(action), {"error": {"message": f"scripted {action}"}}, headers
+                )
             if action == "garbage":
                 return self._send_raw(h, 200, b"<html>upstream proxy error</html>", "text/html")
             if action == "garbled":
@@ -170,13 +172,27 @@ class LoopbackServer:
             words = len(text.split())
             finish = "length" if words >= body["max_tokens"] else "stop"
             prompt_tokens = sum(len(json.dumps(m["content"])) // 4 for m in body["messages"])
-            self._send(h, 200, {
-                "id": "chatcmpl-loopback", "object": "chat.completion", "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": finish,
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": words,
-                          "total_tokens": prompt_tokens + words},
-            })
+            self._send(
+                h,
+                200,
+                {
+                    "id": "chatcmpl-loopback",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": finish,
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": words,
+                        "total_tokens": prompt_tokens + words,
+                    },
+                },
+            )
         finally:
             with self._lock:
                 self.in_flight -= 1

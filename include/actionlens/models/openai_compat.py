@@ -141,7 +141,9 @@ class OpenAIChat:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
             self._client = httpx.AsyncClient(
                 headers=headers,
-                limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+                limits=httpx.Limits(
+                    max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                ),
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             )
         return self._client
@@ -170,8 +172,16 @@ class OpenAIChat:
                     break
                 delay = exc.delay
                 if delay is None:
-                    delay = min(self.backoff_max, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
-                log.info("%s: attempt %d failed (%s); retrying in %.2fs", self.url, attempt + 1, last, delay)
+                    delay = min(self.backoff_max, self.backoff * 2**attempt) * (
+                        0.5 + random.random() / 2
+                    )
+                log.info(
+                    "%s: attempt %d failed (%s); retrying in %.2fs",
+                    self.url,
+                    attempt + 1,
+                    last,
+                    delay,
+                )
                 await asyncio.sleep(min(delay, self.backoff_max))
             except _Fatal as exc:
                 last = str(exc)

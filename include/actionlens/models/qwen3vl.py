@@ -128,14 +128,18 @@ class Qwen3VLChat:
         for r in requests:
             messages, imgs, vids = hf_conversation(r)
             texts.append(
-                self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                self.processor.apply_chat_template(
+                    messages, tokenize=False, add_generation_prompt=True
+                )
             )
             images += imgs
             for v in vids:
                 videos.append(v.frames)
                 metas.append(
                     VideoMetadata(
-                        total_num_frames=len(v.frames), fps=v.fps, frames_indices=list(range(len(v.frames)))
+                        total_num_frames=len(v.frames),
+                        fps=v.fps,
+                        frames_indices=list(range(len(v.frames))),
                     )
                 )
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}

@@ -10,8 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 
 # Qwen's chat layout (im_start/im_end turns, vision placeholders), in miniature.
@@ -38,8 +43,11 @@ def char_tokenizer(special_tokens: list[str] = SPECIAL_TOKENS, **extra):
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens(special_tokens)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        padding_side="left", **extra,
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        padding_side="left",
+        **extra,
     )
 
 
@@ -74,7 +82,8 @@ def save_tiny_qwen3vl(path: Path, seed: int = 0) -> Path:
             **common, size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}
         ),
         video_processor=Qwen3VLVideoProcessor(
-            **common, size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 32},
+            **common,
+            size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 32},
             cap_pixels_per_frame=False,
         ),
         tokenizer=tokenizer,
@@ -82,22 +91,38 @@ def save_tiny_qwen3vl(path: Path, seed: int = 0) -> Path:
     )
     config = Qwen3VLConfig(
         text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
-            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-            "head_dim": 16, "pad_token_id": ids["<|endoftext|>"],
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "pad_token_id": ids["<|endoftext|>"],
             "rope_parameters": {
-                "rope_type": "default", "rope_theta": 10000.0,
-                "mrope_section": [2, 3, 3], "mrope_interleaved": True,
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
             },
         },
         vision_config={
-            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-            "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
-            "out_hidden_size": 64, "num_position_embeddings": 64, "deepstack_visual_indexes": [0],
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": 64,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
-    return save_checkpoint(lambda: Qwen3VLForConditionalGeneration(config), processor, ids, path, seed)
+    return save_checkpoint(
+        lambda: Qwen3VLForConditionalGeneration(config), processor, ids, path, seed
+    )

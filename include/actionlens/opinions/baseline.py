@@ -21,10 +21,17 @@ from actionlens.settings import ModelSettings, ModelSpec
 
 # Named colours the mean frame colour is matched to (RGB).
 PALETTE = {
-    "black": (20, 20, 20), "white": (235, 235, 235), "grey": (128, 128, 128),
-    "red": (200, 40, 40), "orange": (230, 140, 40), "yellow": (220, 210, 60),
-    "green": (50, 160, 70), "blue": (40, 70, 200), "purple": (130, 60, 160),
-    "brown": (120, 80, 40), "pink": (230, 150, 180),
+    "black": (20, 20, 20),
+    "white": (235, 235, 235),
+    "grey": (128, 128, 128),
+    "red": (200, 40, 40),
+    "orange": (230, 140, 40),
+    "yellow": (220, 210, 60),
+    "green": (50, 160, 70),
+    "blue": (40, 70, 200),
+    "purple": (130, 60, 160),
+    "brown": (120, 80, 40),
+    "pink": (230, 150, 180),
 }
 MAX_SPEECH_WORDS = 60
 
@@ -63,14 +70,18 @@ class _OpinionBaseline:
         facts = frame_facts(_video(request))
         speech = overlapping_text(request.context.get("transcript") or [], start, end)
         speech = " ".join(speech.split()[:MAX_SPEECH_WORDS])
-        scene = (f"A mostly {facts['colour']}, {facts['light']} scene with {facts['motion']} "
-                 f"motion over {end - start:.1f} seconds.")
+        scene = (
+            f"A mostly {facts['colour']}, {facts['light']} scene with {facts['motion']} "
+            f"motion over {end - start:.1f} seconds."
+        )
         if self.lead == "transcript" and speech:
             brief, detailed = first_sentence(speech), f"{speech} {scene}"
         else:
             brief, detailed = scene, f"{scene} Speech: {speech}" if speech else scene
-        return {"summary": {"brief": brief, "detailed": detailed},
-                "action": {"brief": NA, "detailed": NA, "actor": NA}}
+        return {
+            "summary": {"brief": brief, "detailed": detailed},
+            "action": {"brief": NA, "detailed": NA, "actor": NA},
+        }
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
         out = []

@@ -22,12 +22,25 @@ def _ids(args: argparse.Namespace, settings) -> list[str]:
 
 
 def _opinion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--videos", required=True, help="comma-separated video ids, or 'all' (every annotated video)")
-    p.add_argument("--sources", type=_names, default=None, help="opinion sources to run (default: all configured)")
+    p.add_argument(
+        "--videos",
+        required=True,
+        help="comma-separated video ids, or 'all' (every annotated video)",
+    )
+    p.add_argument(
+        "--sources",
+        type=_names,
+        default=None,
+        help="opinion sources to run (default: all configured)",
+    )
     p.add_argument("--force", action="store_true", help="ask about nodes that are up to date too")
 
 
-@command("opinions", "second opinions on every annotated node of the videos (stage-3 schema)", _opinion_args)
+@command(
+    "opinions",
+    "second opinions on every annotated node of the videos (stage-3 schema)",
+    _opinion_args,
+)
 def opinions(args: argparse.Namespace) -> dict:
     from actionlens.opinions.run import opinions_batch
     from actionlens.settings import get_settings
@@ -37,12 +50,20 @@ def opinions(args: argparse.Namespace) -> dict:
 
 
 def _lens_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--videos", required=True, help="comma-separated video ids, or 'all' (every annotated video)")
-    p.add_argument("--lenses", type=_names, default=None, help="lenses to compute (default: all configured)")
+    p.add_argument(
+        "--videos",
+        required=True,
+        help="comma-separated video ids, or 'all' (every annotated video)",
+    )
+    p.add_argument(
+        "--lenses", type=_names, default=None, help="lenses to compute (default: all configured)"
+    )
     p.add_argument("--force", action="store_true", help="re-embed videos that are up to date too")
 
 
-@command("lenses", "one normalized embedding per video and lens, and the zero-shot category", _lens_args)
+@command(
+    "lenses", "one normalized embedding per video and lens, and the zero-shot category", _lens_args
+)
 def lenses(args: argparse.Namespace) -> dict:
     from actionlens.lenses.run import lenses_batch
     from actionlens.settings import get_settings
@@ -55,7 +76,11 @@ def _neighbour_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=None, help="neighbours per video (default: opinions.k)")
 
 
-@command("neighbours", "exact k nearest neighbours per lens and their cross-lens overlap", _neighbour_args)
+@command(
+    "neighbours",
+    "exact k nearest neighbours per lens and their cross-lens overlap",
+    _neighbour_args,
+)
 def neighbours(args: argparse.Namespace) -> dict:
     from actionlens.lenses.neighbours import compute_neighbours
     from actionlens.settings import get_settings

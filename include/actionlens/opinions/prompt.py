@@ -33,8 +33,13 @@ About the fields:
 
 def prompt_hash() -> str:
     """Changes whenever the instructions, the repair turn or the frame sampling change."""
-    parts = [INSTRUCTIONS, repair_prompt("{error}"), PROMPT_VERSION,
-             f"frames={FRAMES_PER_SEGMENT}", f"size={FRAME_SIZE}"]
+    parts = [
+        INSTRUCTIONS,
+        repair_prompt("{error}"),
+        PROMPT_VERSION,
+        f"frames={FRAMES_PER_SEGMENT}",
+        f"size={FRAME_SIZE}",
+    ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
 
 

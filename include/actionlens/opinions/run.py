@@ -63,15 +63,23 @@ def annotated_video_ids(db, opinion_sources: set[str]) -> list[str]:
     from actionlens.store.mongo import NODES
 
     ids = set()
-    for doc in db[NODES].find({"annotations": {"$exists": True, "$ne": {}}}, {"video_id": 1, "annotations": 1}):
+    for doc in db[NODES].find(
+        {"annotations": {"$exists": True, "$ne": {}}}, {"video_id": 1, "annotations": 1}
+    ):
         if is_annotated(doc, opinion_sources):
             ids.add(doc["video_id"])
     return sorted(ids)
 
 
 def _node(doc: dict[str, Any]) -> TreeNode:
-    return TreeNode(doc["_id"], doc.get("parent_id"), int(doc.get("level") or 0),
-                    float(doc["start"]), float(doc["end"]), doc)
+    return TreeNode(
+        doc["_id"],
+        doc.get("parent_id"),
+        int(doc.get("level") or 0),
+        float(doc["start"]),
+        float(doc["end"]),
+        doc,
+    )
 
 
 @dataclass
@@ -84,7 +92,9 @@ class VideoOpinions:
     invalid: int = 0
     errors: int = 0
     error: str | None = None
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0}
+    )
     seconds: float = 0.0
 
 
@@ -125,11 +135,19 @@ class OpinionRunner:
             result.seconds = round(time.monotonic() - t0, 3)
             self._mark(result)
             results.append(result)
-            progress.advance(result.status, f"{vid} {result.ok}/{result.asked} nodes {result.error or ''}".strip())
+            progress.advance(
+                result.status,
+                f"{vid} {result.ok}/{result.asked} nodes {result.error or ''}".strip(),
+            )
         return {
-            "source": self.source, "model_id": self.model.model_id, "backend": self.model.backend,
-            "baseline": self.model.baseline, "prompt_hash": P.prompt_hash(), "version": self.version,
-            "nodes": sum(r.asked for r in results), "seconds": round(time.monotonic() - started, 3),
+            "source": self.source,
+            "model_id": self.model.model_id,
+            "backend": self.model.backend,
+            "baseline": self.model.baseline,
+            "prompt_hash": P.prompt_hash(),
+            "version": self.version,
+            "nodes": sum(r.asked for r in results),
+            "seconds": round(time.monotonic() - started, 3),
             "videos": [asdict(r) for r in results],
             "opined": [r.video_id for r in results if r.status != "failed"],
             "failed": [r.video_id for r in results if r.status == "failed"],
@@ -140,22 +158,37 @@ class OpinionRunner:
         from actionlens.store.mongo import NODES, VIDEOS
 
         validate_video_id(video_id)
-        docs = [d for d in self.db[NODES].find({"video_id": video_id}) if is_annotated(d, self.opinion_sources)]
+        docs = [
+            d
+            for d in self.db[NODES].find({"video_id": video_id})
+            if is_annotated(d, self.opinion_sources)
+        ]
         if not docs:
-            raise InputError(f"[{video_id}] has no annotated node: run `aggregate` or import references first")
+            raise InputError(
+                f"[{video_id}] has no annotated node: run `aggregate` or import references first"
+            )
         current = self.version
         stale = [_node(d) for d in docs if force or is_stale(d, self.source, current)]
-        result = VideoOpinions(video_id, "up_to_date" if not stale else "opined", annotated_nodes=len(docs))
+        result = VideoOpinions(
+            video_id, "up_to_date" if not stale else "opined", annotated_nodes=len(docs)
+        )
         if not stale:
             return result
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
         with tempfile.TemporaryDirectory(prefix="actionlens-opinions-") as tmp:
-            clip = self._clip(video_id, Path(tmp)) if getattr(self.model, "needs_frames", True) else None
+            clip = (
+                self._clip(video_id, Path(tmp))
+                if getattr(self.model, "needs_frames", True)
+                else None
+            )
             for chunk in frame_passes(stale, MAX_FRAMES_PER_PASS):
                 requests = [
-                    ChatRequest([user(video, P.render_prompt(n.start, n.end))], self.max_new_tokens,
-                                {"span": (n.start, n.end), "transcript": transcript, "node_id": n.id})
+                    ChatRequest(
+                        [user(video, P.render_prompt(n.start, n.end))],
+                        self.max_new_tokens,
+                        {"span": (n.start, n.end), "transcript": transcript, "node_id": n.id},
+                    )
                     for n, video in zip(chunk, self._frames(clip, chunk), strict=True)
                 ]
                 self._write(chunk, converse(self.model, requests), result)
@@ -173,7 +206,9 @@ class OpinionRunner:
         try:
             return self.bucket.download(clip_key(video_id), folder / "clip.mp4")
         except FileNotFoundError as exc:
-            raise InputError(f"[{video_id}] has no stored clip for the opinion models to watch ({exc})") from None
+            raise InputError(
+                f"[{video_id}] has no stored clip for the opinion models to watch ({exc})"
+            ) from None
 
     def _frames(self, clip: Path | None, nodes: list[TreeNode]) -> list[Video]:
         """32 frames of each node's span at 320x320, the clip decoded once per pass."""
@@ -184,18 +219,28 @@ class OpinionRunner:
         size = (FRAME_SIZE, FRAME_SIZE)
         frames = decode_at(clip, [FrameRequest(t, size) for ts in times for t in ts])
         return [
-            Video(np.stack(frames[i * FRAMES_PER_SEGMENT : (i + 1) * FRAMES_PER_SEGMENT]), tuple(ts))
+            Video(
+                np.stack(frames[i * FRAMES_PER_SEGMENT : (i + 1) * FRAMES_PER_SEGMENT]), tuple(ts)
+            )
             for i, ts in enumerate(times)
         ]
 
     def document(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "status": outcome.status, "error": outcome.error,
-            "model_id": self.model.model_id, "backend": self.model.backend,
-            "baseline": self.model.baseline, "prompt_hash": P.prompt_hash(), "version": self.version,
-            "rounds": outcome.rounds, "repaired": outcome.repaired, "usage": outcome.usage.as_dict(),
-            "frames": FRAMES_PER_SEGMENT, "size": FRAME_SIZE,
-            "seconds": round(outcome.seconds, 3), "updated_at": now,
+            "status": outcome.status,
+            "error": outcome.error,
+            "model_id": self.model.model_id,
+            "backend": self.model.backend,
+            "baseline": self.model.baseline,
+            "prompt_hash": P.prompt_hash(),
+            "version": self.version,
+            "rounds": outcome.rounds,
+            "repaired": outcome.repaired,
+            "usage": outcome.usage.as_dict(),
+            "frames": FRAMES_PER_SEGMENT,
+            "size": FRAME_SIZE,
+            "seconds": round(outcome.seconds, 3),
+            "updated_at": now,
         }
         if outcome.annotation is not None:
             doc.update(outcome.annotation.model_dump())
@@ -210,7 +255,9 @@ class OpinionRunner:
 
         now = datetime.now(UTC)
         ops = [
-            UpdateOne({"_id": n.id}, {"$set": {f"annotations.{self.source}": self.document(o, now)}})
+            UpdateOne(
+                {"_id": n.id}, {"$set": {f"annotations.{self.source}": self.document(o, now)}}
+            )
             for n, o in zip(nodes, outcomes, strict=True)
         ]
         if ops:
@@ -226,12 +273,27 @@ class OpinionRunner:
     def _mark(self, r: VideoOpinions) -> None:
         from actionlens.store.mongo import VIDEOS
 
-        self.db[VIDEOS].update_one({"_id": r.video_id}, {"$set": {f"stages.{STAGE}.{self.source}": {
-            "state": "failed" if r.status == "failed" else "done",
-            "model_id": self.model.model_id, "baseline": self.model.baseline, "version": self.version,
-            "annotated_nodes": r.annotated_nodes, "asked": r.asked, "ok": r.ok, "invalid": r.invalid,
-            "errors": r.errors, "error": r.error, "usage": r.usage, "at": datetime.now(UTC),
-        }}})
+        self.db[VIDEOS].update_one(
+            {"_id": r.video_id},
+            {
+                "$set": {
+                    f"stages.{STAGE}.{self.source}": {
+                        "state": "failed" if r.status == "failed" else "done",
+                        "model_id": self.model.model_id,
+                        "baseline": self.model.baseline,
+                        "version": self.version,
+                        "annotated_nodes": r.annotated_nodes,
+                        "asked": r.asked,
+                        "ok": r.ok,
+                        "invalid": r.invalid,
+                        "errors": r.errors,
+                        "error": r.error,
+                        "usage": r.usage,
+                        "at": datetime.now(UTC),
+                    }
+                }
+            },
+        )
 
 
 def load_opinion_model(spec: OpinionSource, settings: Settings) -> ChatModel:
@@ -244,7 +306,11 @@ def load_opinion_model(spec: OpinionSource, settings: Settings) -> ChatModel:
 
 
 def opinions_batch(
-    settings: Settings, video_ids: list[str], *, sources: list[str] | None = None, force: bool = False
+    settings: Settings,
+    video_ids: list[str],
+    *,
+    sources: list[str] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Each configured opinion source in turn (one model loaded at a time) over the batch."""
     specs = [s for s in settings.opinions.sources if sources is None or s.source in sources]

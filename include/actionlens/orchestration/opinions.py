@@ -34,7 +34,11 @@ def requested_ids(params: dict | None, events: Any) -> list[str] | str:
         return found
     value = (params or {}).get("video_ids", "all")
     if isinstance(value, str):
-        return "all" if value.strip().lower() in ("", "all") else [v.strip() for v in value.split(",") if v.strip()]
+        return (
+            "all"
+            if value.strip().lower() in ("", "all")
+            else [v.strip() for v in value.split(",") if v.strip()]
+        )
     return [str(v) for v in value]
 
 

@@ -84,13 +84,19 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
         image = pods.cpu_image
     volumes, mounts = [], []
     if gpu and pods.weights_volume_claim:
-        volumes.append(k8s.V1Volume(
-            name="model-weights",
-            persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
-                claim_name=pods.weights_volume_claim, read_only=True),
-        ))
-        mounts.append(k8s.V1VolumeMount(name="model-weights", mount_path=pods.weights_mount_path,
-                                        read_only=True))
+        volumes.append(
+            k8s.V1Volume(
+                name="model-weights",
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=pods.weights_volume_claim, read_only=True
+                ),
+            )
+        )
+        mounts.append(
+            k8s.V1VolumeMount(
+                name="model-weights", mount_path=pods.weights_mount_path, read_only=True
+            )
+        )
     env_from = (
         [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=pods.env_from_secret))]
         if pods.env_from_secret
@@ -122,8 +128,13 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
 
 
 def pod_operator(
-    step: str, *, task_id: str, arguments: list[str], gpu: bool = False,
-    settings: Settings | None = None, **kwargs: Any,
+    step: str,
+    *,
+    task_id: str,
+    arguments: list[str],
+    gpu: bool = False,
+    settings: Settings | None = None,
+    **kwargs: Any,
 ):
     """One concrete pod task (unmapped), e.g. for a single-batch step or a spec test."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator

@@ -64,7 +64,9 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             if not usable(ann):
                 continue
             for field in FIELDS:
-                out[f"{field_prefix(source)}_{field}"].append({**base, "label": field_text(ann, field)})
+                out[f"{field_prefix(source)}_{field}"].append(
+                    {**base, "label": field_text(ann, field)}
+                )
         for source, entry in (n.get("captions") or {}).items():
             # Imported trees keep plain strings (plm, llama3); our captioners store
             # {"video": {"text"}, "frame": {"text"}} with their prompt version and usage.

@@ -62,12 +62,16 @@ class SampledFrames:
         import av
 
         if self._used:
-            raise RuntimeError(f"[{self.video_id}] sampled frames of {self.path.name} were already read")
+            raise RuntimeError(
+                f"[{self.video_id}] sampled frames of {self.path.name} were already read"
+            )
         self._used = True
         try:
             container = av.open(str(self.path))
         except av.FFmpegError as exc:
-            raise DecodeError(self.video_id, f"{self.path.name} cannot be opened as media: {exc}") from exc
+            raise DecodeError(
+                self.video_id, f"{self.path.name} cannot be opened as media: {exc}"
+            ) from exc
         with container:
             if not container.streams.video:
                 raise NoVideoStream(
@@ -106,7 +110,9 @@ class SampledFrames:
                 # The header promised more frames than the file holds: cut short.
                 self.truncated = True
             if self.times:
-                self.duration = last_end if last_end > self.times[-1] else self.times[-1] + (nominal or 1 / 30)
+                self.duration = (
+                    last_end if last_end > self.times[-1] else self.times[-1] + (nominal or 1 / 30)
+                )
         if not self.times:
             raise DecodeError(
                 self.video_id,
@@ -114,8 +120,11 @@ class SampledFrames:
             )
         if self.corrupt or self.truncated:
             log.warning(
-                "[%s] %s: %d corrupt frames skipped%s", self.video_id, self.path.name,
-                self.corrupt, ", stream ends early" if self.truncated else "",
+                "[%s] %s: %d corrupt frames skipped%s",
+                self.video_id,
+                self.path.name,
+                self.corrupt,
+                ", stream ends early" if self.truncated else "",
             )
 
     def _frames(self, container, stream):
@@ -167,7 +176,9 @@ class SampledFrames:
         flags = "area" if self.size.crop < side / 2 else "fast_bilinear"
         graph = av.filter.Graph()
         chain = [
-            graph.add_buffer(width=w, height=h, format=frame.format.name, time_base=frame.time_base),
+            graph.add_buffer(
+                width=w, height=h, format=frame.format.name, time_base=frame.time_base
+            ),
             graph.add("crop", f"{side}:{side}"),
             graph.add("scale", f"{self.size.crop}:{self.size.crop}:flags={flags}"),
             graph.add("format", "rgb24"),
@@ -196,9 +207,16 @@ def decode_sampled(
     path: Path, size: FrameSize, *, sample_every: int = 4, video_id: str = "?", threads: int = 0
 ) -> DecodedClip:
     """Decode `path` once and return every `sample_every`-th frame with its time."""
-    sampled = SampledFrames(Path(path), size, video_id=video_id, sample_every=sample_every, threads=threads)
+    sampled = SampledFrames(
+        Path(path), size, video_id=video_id, sample_every=sample_every, threads=threads
+    )
     frames = list(sampled)
     return DecodedClip(
-        frames=np.stack(frames), times=np.asarray(sampled.times), duration=sampled.duration,
-        decoded=sampled.decoded, corrupt=sampled.corrupt, truncated=sampled.truncated, fps=sampled.fps,
+        frames=np.stack(frames),
+        times=np.asarray(sampled.times),
+        duration=sampled.duration,
+        decoded=sampled.decoded,
+        corrupt=sampled.corrupt,
+        truncated=sampled.truncated,
+        fps=sampled.fps,
     )

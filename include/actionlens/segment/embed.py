@@ -80,7 +80,9 @@ class PixelEmbedder:
         # Block means (crop to a multiple of the thumbnail side first).
         thumb = f[: h - h % t, : w - w % t].reshape(t, h // t, t, w // t, 3).mean(axis=(1, 3))
         q = np.minimum((frame.reshape(-1, 3).astype(np.int32) * self.bins) // 256, self.bins - 1)
-        hist = np.stack([np.bincount(q[:, c], minlength=self.bins) for c in range(3)]).astype(np.float32)
+        hist = np.stack([np.bincount(q[:, c], minlength=self.bins) for c in range(3)]).astype(
+            np.float32
+        )
         hist /= q.shape[0]
         return np.concatenate([thumb.ravel(), hist.ravel()])
 
@@ -192,7 +194,9 @@ class VJEPA2Embedder:
         from collections import deque
 
         w, s = self.window, self.stride
-        recent: deque[np.ndarray] = deque(maxlen=w)  # the last w frames: every window is here when it completes
+        recent: deque[np.ndarray] = deque(
+            maxlen=w
+        )  # the last w frames: every window is here when it completes
         pending: list[tuple[int, np.ndarray]] = []
         sums: np.ndarray | None = None
         counts = np.zeros(0)
@@ -237,5 +241,7 @@ class VJEPA2Embedder:
         assert sums is not None
         counts = counts[:n]
         if (counts == 0).any():
-            raise AssertionError(f"frames {np.flatnonzero(counts == 0)[:5]}… were not covered by a window")
+            raise AssertionError(
+                f"frames {np.flatnonzero(counts == 0)[:5]}… were not covered by a window"
+            )
         return (sums[:n] / counts[:, None]).astype(np.float32)

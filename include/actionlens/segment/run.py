@@ -72,20 +72,36 @@ def bucket_key(uri: str, bucket: Bucket) -> str:
 
 
 def segment_frames(
-    frames: SampledFrames, embedder: Embedder, *, video_id: str, segmenter: str, min_leaf_seconds: float
+    frames: SampledFrames,
+    embedder: Embedder,
+    *,
+    video_id: str,
+    segmenter: str,
+    min_leaf_seconds: float,
 ) -> list[Node]:
     """Embed the decoded frames (one pass) and build the released tree."""
     vectors = embedder.embed(frames)
     return build_tree(
-        vectors, frames.times, frames.duration,
-        video_id=video_id, segmenter=segmenter, min_leaf_seconds=min_leaf_seconds,
+        vectors,
+        frames.times,
+        frames.duration,
+        video_id=video_id,
+        segmenter=segmenter,
+        min_leaf_seconds=min_leaf_seconds,
     )
 
 
 class Segmenter:
     """Holds the embedder and the stores for a batch of videos."""
 
-    def __init__(self, settings: Settings, *, db=None, bucket: Bucket | None = None, embedder: Embedder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db=None,
+        bucket: Bucket | None = None,
+        embedder: Embedder | None = None,
+    ):
         self.settings = settings
         self.cfg = settings.segment
         self.db = db if db is not None else connect(settings)
@@ -95,11 +111,15 @@ class Segmenter:
             settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
         )
         self.embedder = embedder or make_embedder(self.cfg)
-        self.version = segmenter_version(self.embedder, self.cfg.sample_every, self.cfg.min_leaf_seconds)
+        self.version = segmenter_version(
+            self.embedder, self.cfg.sample_every, self.cfg.min_leaf_seconds
+        )
 
     def run(self, video_ids: Iterable[str], *, force: bool = False) -> SegmentReport:
         ids = list(video_ids)
-        report = SegmentReport(segmenter=self.embedder.name, version=self.version, started_at=datetime.now(UTC))
+        report = SegmentReport(
+            segmenter=self.embedder.name, version=self.version, started_at=datetime.now(UTC)
+        )
         progress = Progress("segment", len(ids))
         for vid in ids:
             outcome = self.one(vid, force=force)
@@ -116,48 +136,100 @@ class Segmenter:
             return SegmentOutcome(video_id=str(video_id)[:64], state="failed", error=str(exc))
         doc = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1, "stages": 1})
         if doc is None:
-            return SegmentOutcome(video_id=video_id, state="failed", error=f"[{video_id}] not in the ledger")
+            return SegmentOutcome(
+                video_id=video_id, state="failed", error=f"[{video_id}] not in the ledger"
+            )
         if doc.get("state") != "stored" or not (doc.get("clip") or {}).get("uri"):
             return SegmentOutcome(
-                video_id=video_id, state="skipped",
+                video_id=video_id,
+                state="skipped",
                 error=f"[{video_id}] is {doc.get('state')!r}, not stored with a clip: acquire it first",
             )
         stage = (doc.get("stages") or {}).get(store.STAGE) or {}
         if not force and stage.get("state") == "done" and stage.get("version") == self.version:
-            return SegmentOutcome(video_id=video_id, state="skipped", nodes=stage.get("nodes", 0),
-                                  error=f"[{video_id}] already segmented by {self.version}")
+            return SegmentOutcome(
+                video_id=video_id,
+                state="skipped",
+                nodes=stage.get("nodes", 0),
+                error=f"[{video_id}] already segmented by {self.version}",
+            )
         try:
             tree, frames = self._segment(video_id, doc["clip"]["uri"])
         except Exception as exc:  # noqa: BLE001 - one bad video never stops the batch
-            error = str(exc) if isinstance(exc, VideoError) else f"[{video_id}] {type(exc).__name__}: {exc}"
+            error = (
+                str(exc)
+                if isinstance(exc, VideoError)
+                else f"[{video_id}] {type(exc).__name__}: {exc}"
+            )
             if not isinstance(exc, VideoError):
                 log.exception("segment: unexpected error for %s", video_id)
             # A clip without a video stream stays broken; anything else may pass.
-            store.mark_stage(self.videos, video_id, state="failed", backend=self.embedder.name,
-                             version=self.version, error=error, retryable=not isinstance(exc, NoVideoStream))
-            return SegmentOutcome(video_id=video_id, state="failed", error=error,
-                                  seconds=time.monotonic() - started)
+            store.mark_stage(
+                self.videos,
+                video_id,
+                state="failed",
+                backend=self.embedder.name,
+                version=self.version,
+                error=error,
+                retryable=not isinstance(exc, NoVideoStream),
+            )
+            return SegmentOutcome(
+                video_id=video_id, state="failed", error=error, seconds=time.monotonic() - started
+            )
         written = store.replace_tree(self.nodes, video_id, self.version, tree)
         leaves = sum(n.is_leaf for n in tree)
-        facts = {"nodes": len(tree), "leaves": leaves, "duration": frames.duration,
-                 "frames": len(frames.times), "corrupt_frames": frames.corrupt}
-        store.mark_stage(self.videos, video_id, state="done", backend=self.embedder.name,
-                         version=self.version, facts=facts)
-        log.info("[%s] %d nodes (%d leaves) over %.1f s; %s", video_id, len(tree), leaves,
-                 frames.duration, written)
-        return SegmentOutcome(video_id=video_id, state="done", seconds=time.monotonic() - started, **facts)
+        facts = {
+            "nodes": len(tree),
+            "leaves": leaves,
+            "duration": frames.duration,
+            "frames": len(frames.times),
+            "corrupt_frames": frames.corrupt,
+        }
+        store.mark_stage(
+            self.videos,
+            video_id,
+            state="done",
+            backend=self.embedder.name,
+            version=self.version,
+            facts=facts,
+        )
+        log.info(
+            "[%s] %d nodes (%d leaves) over %.1f s; %s",
+            video_id,
+            len(tree),
+            leaves,
+            frames.duration,
+            written,
+        )
+        return SegmentOutcome(
+            video_id=video_id, state="done", seconds=time.monotonic() - started, **facts
+        )
 
     def _segment(self, video_id: str, uri: str) -> tuple[list[Node], SampledFrames]:
         with tempfile.TemporaryDirectory(prefix=f"actionlens-segment-{video_id}-") as tmp:
-            local = self.bucket.download(bucket_key(uri, self.bucket), Path(tmp) / f"{video_id}.mp4")
-            frames = SampledFrames(local, self.embedder.frame_size, video_id=video_id,
-                                   sample_every=self.cfg.sample_every, threads=self.cfg.decode_threads)
-            tree = segment_frames(frames, self.embedder, video_id=video_id, segmenter=self.version,
-                                  min_leaf_seconds=self.cfg.min_leaf_seconds)
+            local = self.bucket.download(
+                bucket_key(uri, self.bucket), Path(tmp) / f"{video_id}.mp4"
+            )
+            frames = SampledFrames(
+                local,
+                self.embedder.frame_size,
+                video_id=video_id,
+                sample_every=self.cfg.sample_every,
+                threads=self.cfg.decode_threads,
+            )
+            tree = segment_frames(
+                frames,
+                self.embedder,
+                video_id=video_id,
+                segmenter=self.version,
+                min_leaf_seconds=self.cfg.min_leaf_seconds,
+            )
         return tree, frames
 
 
-def segment_batch(settings: Settings, video_ids: list[str], *, force: bool = False) -> SegmentReport:
+def segment_batch(
+    settings: Settings, video_ids: list[str], *, force: bool = False
+) -> SegmentReport:
     return Segmenter(settings).run(video_ids, force=force)
 
 
@@ -171,7 +243,9 @@ def ids_from_events(events: object) -> list[str]:
     found: list[str] = []
     for group in groups:
         for event in group or []:
-            extra = getattr(event, "extra", None) if not isinstance(event, dict) else event.get("extra")
+            extra = (
+                getattr(event, "extra", None) if not isinstance(event, dict) else event.get("extra")
+            )
             for vid in (extra or {}).get("video_ids") or []:
                 if isinstance(vid, str) and vid not in found:
                     found.append(vid)
@@ -192,7 +266,9 @@ def plan_batches(settings: Settings, triggered: list[str], *, db=None) -> list[l
         if vid not in ids:
             ids.append(vid)
     seen = set(ids)
-    for vid in store.pending_ids(db[VIDEOS], limit=cfg.backlog_limit, max_attempts=cfg.max_attempts):
+    for vid in store.pending_ids(
+        db[VIDEOS], limit=cfg.backlog_limit, max_attempts=cfg.max_attempts
+    ):
         if vid not in seen:
             ids.append(vid)
             seen.add(vid)
@@ -211,5 +287,9 @@ def merge_reports(reports: list[dict | None]) -> dict:
         report = SegmentReport.model_validate(raw)
         for o in report.outcomes:
             counts[o.state] = counts.get(o.state, 0) + 1
-        ready.extend(o.video_id for o in report.outcomes if o.state == "done" or (o.state == "skipped" and o.nodes))
+        ready.extend(
+            o.video_id
+            for o in report.outcomes
+            if o.state == "done" or (o.state == "skipped" and o.nodes)
+        )
     return {"segmented": sorted(set(ready)), "counts": counts}

@@ -30,12 +30,21 @@ def ensure_node_indexes(nodes: Collection) -> None:
     from pymongo import ASCENDING
 
     nodes.create_index(
-        [("video_id", ASCENDING), ("segmenter", ASCENDING), ("level", ASCENDING), ("start", ASCENDING)],
-        unique=True, name=TREE_INDEX, partialFilterExpression={"frames": {"$exists": True}},
+        [
+            ("video_id", ASCENDING),
+            ("segmenter", ASCENDING),
+            ("level", ASCENDING),
+            ("start", ASCENDING),
+        ],
+        unique=True,
+        name=TREE_INDEX,
+        partialFilterExpression={"frames": {"$exists": True}},
     )
 
 
-def node_document(node: Node, video_id: str, segmenter: str, index: int, now: datetime) -> dict[str, Any]:
+def node_document(
+    node: Node, video_id: str, segmenter: str, index: int, now: datetime
+) -> dict[str, Any]:
     """The structural fields of one node as stored (later stages add their own)."""
     return {
         "video_id": video_id,
@@ -52,7 +61,9 @@ def node_document(node: Node, video_id: str, segmenter: str, index: int, now: da
     }
 
 
-def replace_tree(nodes: Collection, video_id: str, segmenter: str, tree: list[Node]) -> dict[str, int]:
+def replace_tree(
+    nodes: Collection, video_id: str, segmenter: str, tree: list[Node]
+) -> dict[str, int]:
     """Make the stored tree of (video_id, segmenter) exactly `tree`."""
     from pymongo import UpdateOne
 
@@ -65,7 +76,10 @@ def replace_tree(nodes: Collection, video_id: str, segmenter: str, tree: list[No
     ops = [
         UpdateOne(
             {"_id": n.node_id},
-            {"$set": node_document(n, video_id, segmenter, i, now), "$setOnInsert": {"created_at": now}},
+            {
+                "$set": node_document(n, video_id, segmenter, i, now),
+                "$setOnInsert": {"created_at": now},
+            },
             upsert=True,
         )
         for i, n in enumerate(tree)
@@ -75,14 +89,26 @@ def replace_tree(nodes: Collection, video_id: str, segmenter: str, tree: list[No
 
 
 def mark_stage(
-    videos: Collection, video_id: str, *, state: str, backend: str, version: str,
-    error: str | None = None, retryable: bool = False, facts: dict[str, Any] | None = None,
+    videos: Collection,
+    video_id: str,
+    *,
+    state: str,
+    backend: str,
+    version: str,
+    error: str | None = None,
+    retryable: bool = False,
+    facts: dict[str, Any] | None = None,
 ) -> None:
     """Record `stages.segment` on the ledger document (attempts count failures)."""
     now = datetime.now(UTC)
     stage = {
-        "state": state, "segmenter": backend, "version": version, "at": now,
-        "error": error, "retryable": retryable, **(facts or {}),
+        "state": state,
+        "segmenter": backend,
+        "version": version,
+        "at": now,
+        "error": error,
+        "retryable": retryable,
+        **(facts or {}),
     }
     update: dict[str, Any] = {"$set": {f"stages.{STAGE}.{k}": v for k, v in stage.items()}}
     update["$set"]["updated_at"] = now
@@ -144,8 +170,12 @@ def node_texts(doc: dict, captions: str, annotations: str) -> dict[str, Any]:
 
 
 def export_tree(
-    db: Database, video_id: str, segmenter: str | None = None, *,
-    captions: str = "plm", annotations: str = "gpt",
+    db: Database,
+    video_id: str,
+    segmenter: str | None = None,
+    *,
+    captions: str = "plm",
+    annotations: str = "gpt",
 ) -> dict[str, Any]:
     """A video's tree as an Action100M record: {video_uid, segmenter, nodes: [...]}.
 
@@ -161,8 +191,10 @@ def export_tree(
         segmenter = _dig(video, ("stages", STAGE, "version"))
         if not segmenter:
             raise InputError(f"[{video_id}] has no segment stage: run `actionlens segment` first")
-    cursor = db[NODES].find({"video_id": video_id, "segmenter": segmenter}).sort(
-        [("level", 1), ("start", 1)]
+    cursor = (
+        db[NODES]
+        .find({"video_id": video_id, "segmenter": segmenter})
+        .sort([("level", 1), ("start", 1)])
     )
     nodes = []
     for doc in cursor:

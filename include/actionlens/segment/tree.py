@@ -184,7 +184,9 @@ def released_tree(
         if k >= n:
             a, b = (int(v) for v in dendrogram.children[k - n])
             if seconds(a) >= min_leaf_seconds and seconds(b) >= min_leaf_seconds:
-                kids = tuple(node_id(video_id, segmenter, *map(int, dendrogram.span[c])) for c in (a, b))
+                kids = tuple(
+                    node_id(video_id, segmenter, *map(int, dendrogram.span[c])) for c in (a, b)
+                )
                 queue.append((a, nid, level + 1))
                 queue.append((b, nid, level + 1))
         out.append(Node(nid, parent, level, float(cuts[lo]), float(cuts[hi]), lo, hi, kids))
@@ -202,6 +204,10 @@ def build_tree(
 ) -> list[Node]:
     """Frame vectors and times in, the released tree (BFS order) out."""
     return released_tree(
-        ward_chain(vectors), times, duration,
-        video_id=video_id, segmenter=segmenter, min_leaf_seconds=min_leaf_seconds,
+        ward_chain(vectors),
+        times,
+        duration,
+        video_id=video_id,
+        segmenter=segmenter,
+        min_leaf_seconds=min_leaf_seconds,
     )

@@ -116,10 +116,14 @@ class EmbeddedMongo:
         proc = subprocess.Popen(
             [
                 str(binary),
-                "--dbpath", str(data),
-                "--port", str(port),
-                "--bind_ip", "127.0.0.1",
-                "--logpath", str(log),
+                "--dbpath",
+                str(data),
+                "--port",
+                str(port),
+                "--bind_ip",
+                "127.0.0.1",
+                "--logpath",
+                str(log),
                 "--logappend",
                 "--nounixsocket",
                 "--quiet",

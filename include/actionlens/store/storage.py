@@ -65,7 +65,9 @@ class LocalBucket:
     def _meta_path(self, path: Path) -> Path:
         return path.with_name(f".{path.name}.meta.json")
 
-    def upload(self, local: Path, key: str, *, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def upload(
+        self, local: Path, key: str, *, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         import json
 
         target = self.root / _check_key(key)
@@ -147,7 +149,9 @@ class GCSBucket:
     def object_uri(self, key: str) -> str:
         return f"gs://{self.bucket.name}/{self._name(key)}"
 
-    def upload(self, local: Path, key: str, *, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def upload(
+        self, local: Path, key: str, *, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         from google.api_core.exceptions import PreconditionFailed
 
         blob = self.bucket.blob(self._name(key))
