@@ -26,3 +26,12 @@ def test_generated_raw_tables_hold_the_requested_rows(tmp_path):
         con.execute("select count(distinct node_id) from raw.raw_node_scores").fetchone()[0] == 100
     )
     con.close()
+
+
+def test_scoring_benchmark_runs_on_onnx_and_matches_the_reference():
+    from actionlens.bench.agreement import bench_scoring
+
+    result = bench_scoring(60, 2)
+    assert result["embedding_backend"] == "OnnxSentenceEncoder"
+    assert result["lexical_identical"] and result["semantic_max_abs_diff_on_sample"] < 1e-5
+    assert result["fast_pairs_per_second"]["semantic"] > 0 and "total" in result["speedup"]

@@ -156,7 +156,11 @@ def make_embedder(settings: Settings):
 
     cfg = settings.agreement
     return Embedder(
-        path=cfg.embedding_model, device=cfg.device, batch_size=cfg.embedding_batch_size
+        path=cfg.embedding_model,
+        device=cfg.device,
+        backend=cfg.embedding_backend,
+        cache_dir=settings.home / "cache" / "onnx",
+        batch_size=cfg.embedding_batch_size,
     )
 
 

@@ -6,8 +6,10 @@
 
 Parts:
   scoring  10k node-field pairs of realistic lengths (5 fields per node, the configured
-           source pairs: reference vs each opinion and ours, opinions vs each other), lexical + semantic, batched (rapidfuzz over all
-           cores, each distinct text embedded once, model loaded once) against a
+           source pairs: reference vs each opinion and ours, opinions vs each other),
+           lexical + semantic, batched (rapidfuzz over all cores, each distinct text
+           embedded once, model loaded once, on the configured embedding backend: ONNX
+           Runtime on the CPU, its one-time export counted in the load) against a
            straightforward reference in the same run: a Python loop calling
            python-Levenshtein per pair (run on every pair; numbers must be identical) and
            the sentence model loaded per call encoding each pair separately (run on a
@@ -161,12 +163,19 @@ def reference_semantic(a: str, b: str) -> float:
 def bench_scoring(n_pairs: int, sample: int) -> dict:
     from actionlens.agreement.lexical import lexical_batch
     from actionlens.agreement.semantic import Embedder, load_sentence_model
+    from actionlens.settings import AgreementSettings
 
     a, b = make_pairs(n_pairs)
     load_sentence_model()  # warm imports for both sides (torch, tokenizers)
 
+    config = AgreementSettings()
+    cache = tempfile.TemporaryDirectory(prefix="actionlens-bench-onnx-")
     t0 = time.perf_counter()
-    embedder = Embedder()
+    embedder = Embedder(
+        backend=config.embedding_backend,
+        cache_dir=cache.name,
+        batch_size=config.embedding_batch_size,
+    )
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     lexical = lexical_batch(a, b)
@@ -183,11 +192,13 @@ def bench_scoring(n_pairs: int, sample: int) -> dict:
     t0 = time.perf_counter()
     ref_sem = [reference_semantic(a[i], b[i]) for i in idx]
     t_ref_sem_each = (time.perf_counter() - t0) / len(idx)
+    cache.cleanup()
     ref_total = t_ref_lex + t_ref_sem_each * n_pairs
 
     return {
         "part": "scoring",
         "pairs": n_pairs,
+        "embedding_backend": type(embedder.model).__name__,
         "distinct_texts_embedded": embedder.encoded,
         "lexical_identical": bool(np.array_equal(lexical, ref_lexical)),
         "semantic_max_abs_diff_on_sample": float(

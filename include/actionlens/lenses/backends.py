@@ -58,11 +58,11 @@ def _weights(spec: LensSpec, settings: Settings) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _sentence_model(path: str | None, device: str):
+def _sentence_model(path: str | None, device: str, backend: str, cache_dir: str):
     """Loaded once per process (runs and tests reuse it; it is read-only)."""
-    from actionlens.agreement.semantic import load_sentence_model
+    from actionlens.agreement.semantic import load_encoder
 
-    return load_sentence_model(path, device)
+    return load_encoder(path, device, backend, cache_dir)
 
 
 @register_lens("sentence")
@@ -78,7 +78,10 @@ class SentenceLens:
         self.model_id = spec.model_id
         self.batch_size = settings.opinions.embedding_batch_size
         self.model = _sentence_model(
-            str(_weights(spec, settings)) if spec.weights else None, settings.agreement.device
+            str(_weights(spec, settings)) if spec.weights else None,
+            settings.agreement.device,
+            settings.agreement.embedding_backend,
+            str(settings.home / "cache" / "onnx"),
         )
 
     def has_input(self, item: LensInput) -> bool:
