@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 app = FastAPI(title="actionlens confidence")
 
@@ -29,6 +29,29 @@ def confidence_data(user: GetUserDep) -> dict:
     from actionlens.settings import get_settings
 
     return gather(get_settings())
+
+
+@app.get("/videos/{video_id}/fiftyone")
+def fiftyone_sample(video_id: str, user: GetUserDep) -> RedirectResponse:
+    """Redirect to the video's sample in the FiftyOne App."""
+    from actionlens.dashboard.page import fiftyone_sample_url
+    from actionlens.errors import InputError
+    from actionlens.records import validate_video_id
+    from actionlens.settings import get_settings
+
+    try:
+        validate_video_id(video_id)
+    except InputError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    settings = get_settings()
+    url = fiftyone_sample_url(settings, video_id)
+    if url is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"video {video_id!r} is not published to FiftyOne dataset "
+            f"{settings.agreement.fiftyone_dataset!r} yet",
+        )
+    return RedirectResponse(url, status_code=307)
 
 
 class ConfidenceDashboardPlugin(AirflowPlugin):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actionlens.dashboard.page import gather, render
+from actionlens.dashboard.page import fiftyone_sample_url, gather, render
 
 MARTS = [
     "create schema if not exists analytics",
@@ -50,7 +50,23 @@ def test_gather_reads_every_section(marts):
     assert set(data["trend"]) == {"gpt__qwen3vl", "gpt__molmo2"}
     html = render(data)
     assert html.count('class="bar"') == 2 * 10 + len(data["tags"])
-    assert "/datasets/actionlens?video_id=aaaaaaaaaaa" in html
+    assert 'href="videos/aaaaaaaaaaa/fiftyone"' in html
+
+
+def test_sample_links_come_from_the_published_samples(marts):
+    assert fiftyone_sample_url(marts, "aaaaaaaaaaa") is None  # nothing published yet
+    _publish_links(marts, {"aaaaaaaaaaa": "65f0c0ffee0000000000000a"})
+    assert fiftyone_sample_url(marts, "aaaaaaaaaaa") == (
+        "http://127.0.0.1:5151/datasets/actionlens?id=65f0c0ffee0000000000000a"
+    )
+    assert fiftyone_sample_url(marts, "bbbbbbbbbbb") is None
+
+
+def _publish_links(settings, sample_ids: dict[str, str]) -> None:
+    """What publish-fiftyone records, without running FiftyOne."""
+    from actionlens.publish.dataset import record_samples
+
+    assert record_samples(settings, "actionlens", list(sample_ids), sample_ids) == len(sample_ids)
 
 
 def test_empty_warehouse_renders_placeholders(settings):
@@ -82,6 +98,7 @@ def api_server(marts, airflow_db, tmp_path):
     """`airflow api-server` on a free port, with one known user."""
     from actionlens.settings import environment_for
 
+    _publish_links(marts, {"aaaaaaaaaaa": "65f0c0ffee0000000000000a"})
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({"admin": "dashboard-test"}))
     port = _free_port()
@@ -179,6 +196,20 @@ def test_dashboard_needs_login_and_renders_charts_in_chromium(api_server, tmp_pa
         == 200
     )
 
+    # Least-trusted links redirect to the video's sample in the FiftyOne App.
+    auth = {"Authorization": f"Bearer {token}"}
+    link = f"{api_server}/confidence/videos/aaaaaaaaaaa/fiftyone"
+    assert httpx.get(link).status_code == 401
+    found = httpx.get(link, headers=auth)
+    assert found.status_code == 307
+    assert found.headers["location"] == (
+        "http://127.0.0.1:5151/datasets/actionlens?id=65f0c0ffee0000000000000a"
+    )
+    missing = httpx.get(link.replace("aaaaaaaaaaa", "zzzzzzzzzzz"), headers=auth)
+    assert missing.status_code == 404 and "not published" in missing.json()["detail"]
+    bad = httpx.get(f"{api_server}/confidence/videos/x/fiftyone", headers=auth)
+    assert bad.status_code == 400 and "11 characters" in bad.json()["detail"]
+
     browser = Chromium(binary, tmp_path / "chromium")
     try:
         browser.call("Network.enable")
@@ -194,10 +225,12 @@ def test_dashboard_needs_login_and_renders_charts_in_chromium(api_server, tmp_pa
             points: document.querySelectorAll('#trend circle.point').length,
             rows: document.querySelectorAll('#least-trusted tr').length - 1,
             heights: [...document.querySelectorAll('#distributions rect.bar')]
-                .filter(r => r.getBoundingClientRect().height > 0).length})""")
+                .filter(r => r.getBoundingClientRect().height > 0).length,
+            link: document.querySelector('#least-trusted a').href})""")
     finally:
         browser.close()
     counts = json.loads(counts)
+    assert counts["link"] == f"{api_server}/confidence/videos/aaaaaaaaaaa/fiftyone"
     assert counts["bars"] == 20 and counts["heights"] > 0
     assert counts["tags"] == 5 and counts["points"] == 3 and counts["rows"] == 3
 

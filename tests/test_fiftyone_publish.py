@@ -12,10 +12,12 @@ import uuid
 import pytest
 
 from actionlens.agreement.score import score_videos
+from actionlens.dashboard.page import fiftyone_sample_url
 from actionlens.publish.dataset import detection_fields, tiers
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import environment_for
+from actionlens.warehouse.query import query
 from test_agreement_scores import fake_embedder
 
 IDS = ["fofofofofo1", "fofofofofo2"]
@@ -100,6 +102,16 @@ def _run(code_or_args, settings, *, module=True):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _links(settings) -> dict[str, tuple[str, str]]:
+    rows = query(
+        settings,
+        "select video_id, dataset, sample_id from {schema}.raw_fiftyone_samples",
+        schema="raw",
+    )
+    assert len(rows) == len({r["video_id"] for r in rows})
+    return {r["video_id"]: (r["dataset"], r["sample_id"]) for r in rows}
+
+
 INSPECT = """
 import json, os
 from actionlens.settings import get_settings
@@ -109,7 +121,9 @@ os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
 import fiftyone as fo
 ds = fo.load_dataset(s.agreement.fiftyone_dataset)
 out = {}
+ids = {}
 for sample in ds:
+    ids[sample["video_id"]] = sample.id
     dets = sample["gpt_summary_brief"].detections
     root = next(d for d in dets if d["tier"] == "root")
     out[sample["video_id"]] = {
@@ -120,7 +134,7 @@ for sample in ds:
 n = len(ds)
 if os.environ.get("DROP"):
     ds.delete()
-print(json.dumps({"samples": n, "videos": out}))
+print(json.dumps({"samples": n, "videos": out, "sample_ids": ids}))
 """
 
 
@@ -149,6 +163,7 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     con.close()
 
     first = _run(["publish-fiftyone"], cfg)
+    links_first = _links(cfg)
     again = _run(["publish-fiftyone", "--videos", IDS[0]], cfg)
     assert (first["samples"], again["samples"], again["replaced"], again["total_samples"]) == (
         2,
@@ -156,6 +171,7 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
         1,
         2,
     )
+    assert (first["links_recorded"], again["links_recorded"]) == (2, 1)
 
     os.environ["DROP"] = "1"
     try:
@@ -163,6 +179,15 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     finally:
         del os.environ["DROP"]
     assert seen["samples"] == 2
+    # The warehouse names each video's current sample: republishing IDS[0] gave it a new
+    # sample (and a new link), IDS[1]'s link is untouched, and nothing is duplicated.
+    links = _links(cfg)
+    assert links == {v: (cfg.agreement.fiftyone_dataset, seen["sample_ids"][v]) for v in IDS}
+    assert links[IDS[0]] != links_first[IDS[0]] and links[IDS[1]] == links_first[IDS[1]]
+    app = cfg.agreement.fiftyone_app_url
+    assert fiftyone_sample_url(cfg, IDS[1]) == (
+        f"{app}/datasets/{cfg.agreement.fiftyone_dataset}?id={seen['sample_ids'][IDS[1]]}"
+    )
     v0 = seen["videos"][IDS[0]]
     assert v0["tags"] == ["qwen3vl_agrees", "qwen3vl_only"] and v0["confidence"] == 0.8
     assert seen["videos"][IDS[1]]["tags"] == []

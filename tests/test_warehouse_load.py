@@ -70,6 +70,27 @@ def test_duckdb_failed_replace_keeps_previous_rows(scored):
     assert _counts(scored) == before
 
 
+def test_reload_keeps_fiftyone_links_and_replace_refuses_stray_tables(scored):
+    from actionlens.publish.dataset import record_samples
+    from actionlens.warehouse.query import query
+
+    load_videos(scored)
+    assert record_samples(scored, "ds", IDS, {IDS[0]: "s0", IDS[1]: "s1"}) == 2
+    load_videos(scored)  # the loader owns the Mongo tables only
+    links = "select video_id, sample_id from {schema}.raw_fiftyone_samples order by 1"
+    assert [r["sample_id"] for r in query(scored, links, schema="raw")] == ["s0", "s1"]
+    assert record_samples(scored, "ds", IDS, {IDS[1]: "s1b"}) == 1  # IDS[0] left the dataset
+    assert query(scored, links, schema="raw") == [{"video_id": IDS[1], "sample_id": "s1b"}]
+    wh = open_warehouse(scored)
+    try:
+        with pytest.raises(ValueError, match="raw_fiftyone_samples"):
+            wh.replace(IDS, {"raw_fiftyone_samples": []})  # not a loader table
+        with pytest.raises(ValueError, match="raw_nowhere"):
+            wh.replace(IDS, {}, tables=["raw_nowhere"])
+    finally:
+        wh.close()
+
+
 @pytest.fixture
 def pg_settings(scored):
     import psycopg2
@@ -93,8 +114,12 @@ def pg_settings(scored):
 def test_postgres_load_is_idempotent(pg_settings, db):
     import psycopg2
 
+    from actionlens.publish.dataset import record_samples
+
     load_videos(pg_settings)
+    record_samples(pg_settings, "ds", IDS, {IDS[0]: "s0"})
     load_videos(pg_settings)
+    record_samples(pg_settings, "ds", IDS, {IDS[0]: "s0b"})
     con = psycopg2.connect(pg_settings.postgres_dsn)
     schema = pg_settings.agreement.raw_schema
     with con, con.cursor() as cur:
@@ -102,6 +127,9 @@ def test_postgres_load_is_idempotent(pg_settings, db):
         scores = cur.fetchone()[0]
         cur.execute(f'select count(distinct video_id), count(*) from "{schema}".raw_videos')
         videos = cur.fetchone()
+        cur.execute(f'select video_id, sample_id from "{schema}".raw_fiftyone_samples')
+        links = cur.fetchall()
     con.close()
     assert scores == db.scores.count_documents({})
     assert videos == (2, 2)
+    assert links == [(IDS[0], "s0b")]

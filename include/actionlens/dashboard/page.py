@@ -59,6 +59,27 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
     }
 
 
+def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
+    """The FiftyOne App URL that opens the video's sample (None if not published yet).
+
+    The App opens the sample view for `?id=<sample id>`; ids change when a video is
+    republished, so they are looked up in the warehouse when the link is followed.
+    """
+    from actionlens.warehouse.query import query
+    from actionlens.warehouse.tables import FIFTYONE_SAMPLES
+
+    rows = query(
+        settings,
+        f"select dataset, sample_id from {{schema}}.{FIFTYONE_SAMPLES} where video_id = ?",
+        [video_id],
+        schema=settings.agreement.raw_schema,
+    )
+    if not rows:
+        return None
+    app = settings.agreement.fiftyone_app_url.rstrip("/")
+    return f"{app}/datasets/{quote(rows[0]['dataset'])}?id={quote(rows[0]['sample_id'])}"
+
+
 def bars_svg(values: list[float], labels: list[str], width: int = 320, height: int = 140) -> str:
     top = max(values, default=0) or 1
     n = max(len(values), 1)
@@ -131,10 +152,10 @@ def render(data: dict[str, Any]) -> str:
         else "<p>No tags yet.</p>"
     )
     fo = html.escape(data["fiftyone_url"])
+    # Relative to the page (/confidence/): the plugin redirects to the video's sample.
     rows = "".join(
-        '<tr><td><a href="{fo}?video_id={vid}">{vid}</a></td><td>{title}</td><td>{sem:.3f}</td>'
+        '<tr><td><a href="videos/{vid}/fiftyone">{vid}</a></td><td>{title}</td><td>{sem:.3f}</td>'
         "<td>{lex:.3f}</td><td>{tags}</td></tr>".format(
-            fo=fo,
             vid=html.escape(v["video_id"]),
             title=html.escape(v.get("title") or ""),
             sem=v["confidence_semantic"] or 0.0,

@@ -174,10 +174,45 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     if samples:
         dataset.add_samples(samples, progress=False)
     log.info("published %d videos to FiftyOne dataset %s", len(samples), name)
+    published = dataset.match(F("video_id").is_in(ids))
+    links = record_samples(
+        settings,
+        name,
+        ids,
+        dict(zip(published.values("video_id"), published.values("id"), strict=True)),
+    )
     return {
         "dataset": name,
         "samples": len(samples),
         "replaced": removed,
         "total_samples": len(dataset),
+        "links_recorded": links,
         "app_url": settings.agreement.fiftyone_app_url,
     }
+
+
+def record_samples(
+    settings: Settings, dataset: str, video_ids: Sequence[str], sample_ids: dict[str, str]
+) -> int | None:
+    """Which sample shows each video, in the warehouse (the dashboard links to it).
+
+    The videos' rows are replaced in one transaction, so a video that left the dataset
+    loses its link. None when the warehouse has no loader here (BigQuery).
+    """
+    from datetime import UTC, datetime
+
+    from actionlens.warehouse.backends import open_warehouse
+    from actionlens.warehouse.tables import FIFTYONE_SAMPLES
+
+    if settings.warehouse not in ("duckdb", "postgres"):
+        log.warning("warehouse %s: FiftyOne sample links not recorded", settings.warehouse)
+        return None
+    now = datetime.now(UTC)
+    rows = [(vid, dataset, sample_ids[vid], now) for vid in video_ids if vid in sample_ids]
+    warehouse = open_warehouse(settings)
+    try:
+        warehouse.ensure_tables()
+        warehouse.replace(video_ids, {FIFTYONE_SAMPLES: rows}, tables=[FIFTYONE_SAMPLES])
+    finally:
+        warehouse.close()
+    return len(rows)

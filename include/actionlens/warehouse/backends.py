@@ -7,7 +7,7 @@ from typing import Protocol
 
 from actionlens.errors import ConfigurationError
 from actionlens.settings import Settings
-from actionlens.warehouse.tables import TABLES, create_statements
+from actionlens.warehouse.tables import LOADED_TABLES, TABLES, create_statements
 
 
 class Warehouse(Protocol):
@@ -15,10 +15,22 @@ class Warehouse(Protocol):
 
     def ensure_tables(self) -> None: ...
 
-    def replace(self, video_ids: Sequence[str], rows: dict[str, list[tuple]]) -> None:
-        """Delete the videos' rows from every raw table and insert `rows`, atomically."""
+    def replace(
+        self,
+        video_ids: Sequence[str],
+        rows: dict[str, list[tuple]],
+        tables: Sequence[str] = LOADED_TABLES,
+    ) -> None:
+        """Delete the videos' rows from `tables` and insert `rows` into them, atomically."""
 
     def close(self) -> None: ...
+
+
+def _check_tables(rows: dict[str, list[tuple]], tables: Sequence[str]) -> None:
+    unknown = sorted(set(tables) - set(TABLES))
+    stray = sorted(set(rows) - set(tables))
+    if unknown or stray:
+        raise ValueError(f"replace: unknown tables {unknown}, rows outside `tables` {stray}")
 
 
 class DuckDBWarehouse:
@@ -32,13 +44,19 @@ class DuckDBWarehouse:
         for sql in create_statements(self.schema):
             self.con.execute(sql)
 
-    def replace(self, video_ids: Sequence[str], rows: dict[str, list[tuple]]) -> None:
+    def replace(
+        self,
+        video_ids: Sequence[str],
+        rows: dict[str, list[tuple]],
+        tables: Sequence[str] = LOADED_TABLES,
+    ) -> None:
+        _check_tables(rows, tables)
         import pandas as pd
 
         con = self.con
         con.execute("begin transaction")
         try:
-            for table in TABLES:
+            for table in tables:
                 con.execute(
                     f'delete from "{self.schema}"."{table}" where video_id in (select unnest(?))',
                     [list(video_ids)],
@@ -69,12 +87,18 @@ class PostgresWarehouse:
             for sql in create_statements(self.schema):
                 cur.execute(sql)
 
-    def replace(self, video_ids: Sequence[str], rows: dict[str, list[tuple]]) -> None:
+    def replace(
+        self,
+        video_ids: Sequence[str],
+        rows: dict[str, list[tuple]],
+        tables: Sequence[str] = LOADED_TABLES,
+    ) -> None:
+        _check_tables(rows, tables)
         from psycopg2.extras import execute_values
 
         # `with connection` is one transaction: committed on success, rolled back on error.
         with self.con, self.con.cursor() as cur:
-            for table in TABLES:
+            for table in tables:
                 cur.execute(
                     f'delete from "{self.schema}"."{table}" where video_id = any(%s)',
                     (list(video_ids),),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from actionlens.agreement.score import SCORES, TEMPORAL_SCORES, usable
 from actionlens.settings import Settings
 from actionlens.warehouse.backends import Warehouse, open_warehouse
-from actionlens.warehouse.tables import TABLES
+from actionlens.warehouse.tables import LOADED_TABLES, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def load_videos(
         video_ids = sorted(set(db[VIDEOS].distinct("_id")) | set(db[NODES].distinct("video_id")))
     own = warehouse is None
     wh = warehouse or open_warehouse(settings)
-    totals = dict.fromkeys(TABLES, 0) | {"videos": 0, "warehouse": settings.warehouse}
+    totals = dict.fromkeys(LOADED_TABLES, 0) | {"videos": 0, "warehouse": settings.warehouse}
     try:
         wh.ensure_tables()
         step = settings.agreement.videos_per_batch

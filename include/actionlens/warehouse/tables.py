@@ -1,4 +1,9 @@
-"""The raw tables: names, columns and portable SQL types (DuckDB and Postgres)."""
+"""The raw tables: names, columns and portable SQL types (DuckDB and Postgres).
+
+`load-warehouse` fills the tables of LOADED_TABLES from MongoDB; `publish-fiftyone`
+fills `raw_fiftyone_samples` (which FiftyOne sample shows a video, for the dashboard's
+links into the App). Each writer replaces only its own tables' rows of a video.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +71,15 @@ TABLES: dict[str, dict[str, str]] = {
         "scored_at": TS,
         "loaded_at": TS,
     },
+    "raw_fiftyone_samples": {
+        "video_id": TEXT,
+        "dataset": TEXT,
+        "sample_id": TEXT,
+        "published_at": TS,
+    },
 }
+LOADED_TABLES = ("raw_videos", "raw_nodes", "raw_node_scores", "raw_temporal_scores")
+FIFTYONE_SAMPLES = "raw_fiftyone_samples"
 
 
 def create_statements(schema: str) -> list[str]:
