@@ -51,7 +51,7 @@ def howto100m_acquire():
     @task(outlets=[STORED_CLIPS], trigger_rule="all_done")
     def publish(reports, *, outlet_events=None) -> dict:
         """Announce the clips stored tonight (skipped when there are none)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from actionlens.acquire.run import merge_reports
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 
@@ -18,7 +19,7 @@ class Progress:
         self.done = 0
         self.outcomes: Counter = Counter()
         self.started = time.monotonic()
-        self._last = 0.0
+        self._last = -math.inf  # the first item always logs, whatever the clock's origin
 
     def advance(self, outcome: str, detail: str = "") -> None:
         self.done += 1
