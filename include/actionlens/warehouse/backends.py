@@ -2,88 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
 from actionlens.errors import ConfigurationError
 from actionlens.settings import Settings
 from actionlens.warehouse.tables import LOADED_TABLES, TABLES, create_statements
 
 
-class Warehouse(Protocol):
+class Warehouse:
+    """A raw-table connection; backends say how to delete, insert and commit."""
+
     schema: str
 
-    def ensure_tables(self) -> None: ...
-
-    def replace(
-        self,
-        video_ids: Sequence[str],
-        rows: dict[str, list[tuple]],
-        tables: Sequence[str] = LOADED_TABLES,
-    ) -> None:
-        """Delete the videos' rows from `tables` and insert `rows` into them, atomically."""
-
-    def close(self) -> None: ...
-
-
-def _check_tables(rows: dict[str, list[tuple]], tables: Sequence[str]) -> None:
-    unknown = sorted(set(tables) - set(TABLES))
-    stray = sorted(set(rows) - set(tables))
-    if unknown or stray:
-        raise ValueError(f"replace: unknown tables {unknown}, rows outside `tables` {stray}")
-
-
-class DuckDBWarehouse:
-    def __init__(self, path: str, schema: str):
-        import duckdb
-
-        self.con = duckdb.connect(path)
-        self.schema = schema
-
     def ensure_tables(self) -> None:
-        for sql in create_statements(self.schema):
-            self.con.execute(sql)
-
-    def replace(
-        self,
-        video_ids: Sequence[str],
-        rows: dict[str, list[tuple]],
-        tables: Sequence[str] = LOADED_TABLES,
-    ) -> None:
-        _check_tables(rows, tables)
-        import pandas as pd
-
-        con = self.con
-        con.execute("begin transaction")
-        try:
-            for table in tables:
-                con.execute(
-                    f'delete from "{self.schema}"."{table}" where video_id in (select unnest(?))',
-                    [list(video_ids)],
-                )
-            for table, data in rows.items():
-                if not data:
-                    continue
-                frame = pd.DataFrame.from_records(data, columns=list(TABLES[table]))  # noqa: F841
-                con.execute(f'insert into "{self.schema}"."{table}" select * from frame')
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-
-    def close(self) -> None:
-        self.con.close()
-
-
-class PostgresWarehouse:
-    def __init__(self, dsn: str, schema: str):
-        import psycopg2
-
-        self.con = psycopg2.connect(dsn)
-        self.schema = schema
-
-    def ensure_tables(self) -> None:
-        with self.con, self.con.cursor() as cur:
+        with self.transaction() as cur:
             for sql in create_statements(self.schema):
                 cur.execute(sql)
 
@@ -93,28 +26,85 @@ class PostgresWarehouse:
         rows: dict[str, list[tuple]],
         tables: Sequence[str] = LOADED_TABLES,
     ) -> None:
-        _check_tables(rows, tables)
-        from psycopg2.extras import execute_values
-
-        # `with connection` is one transaction: committed on success, rolled back on error.
-        with self.con, self.con.cursor() as cur:
+        """Delete the videos' rows from `tables` and insert `rows` into them, atomically."""
+        unknown = sorted(set(tables) - set(TABLES))
+        stray = sorted(set(rows) - set(tables))
+        if unknown or stray:
+            raise ValueError(f"replace: unknown tables {unknown}, rows outside `tables` {stray}")
+        with self.transaction() as cur:
             for table in tables:
-                cur.execute(
-                    f'delete from "{self.schema}"."{table}" where video_id = any(%s)',
-                    (list(video_ids),),
-                )
+                self.delete(cur, table, list(video_ids))
             for table, data in rows.items():
                 if data:
-                    cols = ", ".join(f'"{c}"' for c in TABLES[table])
-                    execute_values(
-                        cur,
-                        f'insert into "{self.schema}"."{table}" ({cols}) values %s',
-                        data,
-                        page_size=5000,
-                    )
+                    self.insert(cur, table, data)
+
+    def transaction(self) -> AbstractContextManager:
+        """A cursor whose work commits on exit and rolls back on an error."""
+        raise NotImplementedError
+
+    def delete(self, cur, table: str, video_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def insert(self, cur, table: str, data: list[tuple]) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.con.close()
+
+
+class DuckDBWarehouse(Warehouse):
+    def __init__(self, path: str, schema: str):
+        import duckdb
+
+        self.con = duckdb.connect(path)
+        self.schema = schema
+
+    @contextmanager
+    def transaction(self) -> Iterator:
+        self.con.execute("begin transaction")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        self.con.execute("commit")
+
+    def delete(self, cur, table: str, video_ids: list[str]) -> None:
+        cur.execute(
+            f'delete from "{self.schema}"."{table}" where video_id in (select unnest(?))',
+            [video_ids],
+        )
+
+    def insert(self, cur, table: str, data: list[tuple]) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(data, columns=list(TABLES[table]))  # noqa: F841
+        cur.execute(f'insert into "{self.schema}"."{table}" select * from frame')
+
+
+class PostgresWarehouse(Warehouse):
+    def __init__(self, dsn: str, schema: str):
+        import psycopg2
+
+        self.con = psycopg2.connect(dsn)
+        self.schema = schema
+
+    @contextmanager
+    def transaction(self) -> Iterator:
+        # `with connection` is one transaction: committed on success, rolled back on error.
+        with self.con, self.con.cursor() as cur:
+            yield cur
+
+    def delete(self, cur, table: str, video_ids: list[str]) -> None:
+        cur.execute(f'delete from "{self.schema}"."{table}" where video_id = any(%s)', (video_ids,))
+
+    def insert(self, cur, table: str, data: list[tuple]) -> None:
+        from psycopg2.extras import execute_values
+
+        cols = ", ".join(f'"{c}"' for c in TABLES[table])
+        execute_values(
+            cur, f'insert into "{self.schema}"."{table}" ({cols}) values %s', data, page_size=5000
+        )
 
 
 def open_warehouse(settings: Settings) -> Warehouse:
