@@ -181,6 +181,33 @@ class Outcome:
     transcript: list[Message] = field(default_factory=list)
     seconds: float = 0.0
 
+    def document(
+        self, model: ChatModel, *, prompt_hash: str, version: str, now: Any, **facts: Any
+    ) -> dict[str, Any]:
+        """What a stage stores for this item under `annotations.<source>`: the answer's
+        fields when ok, the raw text otherwise, and the model, prompt, usage and
+        stage-specific `facts` to audit and re-run it."""
+        doc: dict[str, Any] = {
+            "status": self.status,
+            "error": self.error,
+            "model_id": model.model_id,
+            "backend": model.backend,
+            "baseline": model.baseline,
+            "prompt_hash": prompt_hash,
+            "version": version,
+            "rounds": self.rounds,
+            "repaired": self.repaired,
+            "usage": self.usage.as_dict(),
+            **facts,
+            "seconds": round(self.seconds, 3),
+            "updated_at": now,
+        }
+        if self.annotation is not None:
+            doc.update(self.annotation.model_dump())
+        else:
+            doc["raw"] = self.raw  # kept so a failure can be read and the prompt fixed
+        return doc
+
 
 def converse(
     model: ChatModel,

@@ -174,27 +174,14 @@ class Aggregator:
         return jobs
 
     def document(self, job: _Job, outcome: Outcome, now: datetime) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "status": outcome.status,
-            "error": outcome.error,
-            "model_id": self.model.model_id,
-            "backend": self.model.backend,
-            "baseline": self.model.baseline,
-            "prompt_hash": P.prompt_hash(),
-            "version": self.version,
-            "rounds": outcome.rounds,
-            "repaired": outcome.repaired,
-            "usage": outcome.usage.as_dict(),
-            "caption_source": job.source,
-            "input_hash": input_hash(job.request.messages[0].text()),
-            "seconds": round(outcome.seconds, 3),
-            "updated_at": now,
-        }
-        if outcome.annotation is not None:
-            doc.update(outcome.annotation.model_dump())
-        else:
-            doc["raw"] = outcome.raw  # kept so a failure can be read and the prompt fixed
-        return doc
+        return outcome.document(
+            self.model,
+            prompt_hash=P.prompt_hash(),
+            version=self.version,
+            now=now,
+            caption_source=job.source,
+            input_hash=input_hash(job.request.messages[0].text()),
+        )
 
     def write(
         self, jobs: list[_Job], outcomes: list[Outcome], results: dict[str, VideoAnnotations]

@@ -226,27 +226,14 @@ class OpinionRunner:
         ]
 
     def document(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "status": outcome.status,
-            "error": outcome.error,
-            "model_id": self.model.model_id,
-            "backend": self.model.backend,
-            "baseline": self.model.baseline,
-            "prompt_hash": P.prompt_hash(),
-            "version": self.version,
-            "rounds": outcome.rounds,
-            "repaired": outcome.repaired,
-            "usage": outcome.usage.as_dict(),
-            "frames": FRAMES_PER_SEGMENT,
-            "size": FRAME_SIZE,
-            "seconds": round(outcome.seconds, 3),
-            "updated_at": now,
-        }
-        if outcome.annotation is not None:
-            doc.update(outcome.annotation.model_dump())
-        else:
-            doc["raw"] = outcome.raw  # kept so a failure can be read and the prompt fixed
-        return doc
+        return outcome.document(
+            self.model,
+            prompt_hash=P.prompt_hash(),
+            version=self.version,
+            now=now,
+            frames=FRAMES_PER_SEGMENT,
+            size=FRAME_SIZE,
+        )
 
     def _write(self, nodes: list[TreeNode], outcomes: list[Outcome], result: VideoOpinions) -> None:
         from pymongo import UpdateOne
