@@ -239,7 +239,13 @@ def test_confidence_summary_command(marts, monkeypatch, capsys):
     from actionlens import cli
 
     monkeypatch.setattr("actionlens.settings.get_settings", lambda: marts)
+    _publish_links(marts, {"aaaaaaaaaaa": "65f0c0ffee0000000000000a"})
     assert cli.main(["confidence-summary"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["videos"] == 3 and out["least_trusted"][0]["video_id"] == "aaaaaaaaaaa"
+    assert [v["fiftyone_sample_url"] for v in out["least_trusted"]] == [
+        "http://127.0.0.1:5151/datasets/actionlens?id=65f0c0ffee0000000000000a",
+        None,
+        None,
+    ]
     assert out["dashboard_url"].endswith("/confidence/")

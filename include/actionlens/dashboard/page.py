@@ -195,6 +195,7 @@ def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> di
                 "video_id": v["video_id"],
                 "confidence_semantic": round(v["confidence_semantic"] or 0.0, 3),
                 "tags": v["tags"],
+                "fiftyone_sample_url": fiftyone_sample_url(settings, v["video_id"]),
             }
             for v in videos
         ],
