@@ -32,6 +32,17 @@ def _prepare(settings: Settings, tmp) -> int:
     import_files(settings, [str(path)])
     db = connect(settings)
     add_opinions(db, {"qwen3vl": 0.8, "molmo2": 0.3})
+    db.lenses.insert_many(
+        [
+            {"_id": f"{IDS[0]}:transcript", "video_id": IDS[0], "lens": "transcript",
+             "backend": "sentence", "model_id": "all-MiniLM-L6-v2", "baseline": False,
+             "version": "lens-1", "status": "ok", "dim": 3, "vector": [1.0, 0.0, 0.0],
+             "category": {"label": "Food and Entertaining", "score": 0.42}},
+            {"_id": f"{IDS[1]}:transcript", "video_id": IDS[1], "lens": "transcript",
+             "backend": "sentence", "model_id": "all-MiniLM-L6-v2", "baseline": False,
+             "version": "lens-1", "status": "empty", "dim": None, "vector": None},
+        ]
+    )  # fmt: skip
     score_videos(settings, IDS, embedder=fake_embedder())
     load_videos(settings)
     return db.scores.count_documents({})
@@ -93,7 +104,7 @@ def _duck(settings, sql):
 def test_duckdb_build_passes_with_unit_tests(duckdb_build):
     _, _, log = duckdb_build
     assert "ERROR=0" in log and "WARN=0" in log
-    assert "9 unit tests" in log  # every tag rule ran as a dbt unit test
+    assert "10 unit tests" in log  # every tag rule (and the category rule) ran as a unit test
 
 
 def test_duckdb_marts_cover_every_score(duckdb_build):
@@ -110,6 +121,17 @@ def test_duckdb_marts_cover_every_score(duckdb_build):
     assert tiers <= {"root", "mid"} and "root" in tiers  # gpt never annotates leaves
     trend = _duck(settings, "select sum(n_scores) from analytics.fct_daily_confidence_trend")
     assert trend[0][0] == n_scores
+
+
+def test_duckdb_videos_carry_the_zero_shot_category(duckdb_build):
+    settings, _, _ = duckdb_build
+    rows = _duck(
+        settings,
+        "select video_id, n_lenses_ok, zero_shot_category, zero_shot_category_score, "
+        "zero_shot_category_lens from analytics.dim_videos order by video_id",
+    )
+    assert rows[0] == (IDS[0], 1, "Food and Entertaining", pytest.approx(0.42), "transcript")
+    assert rows[1] == (IDS[1], 0, None, None, None)  # its lens had no transcript to embed
 
 
 def test_duckdb_tags_match_the_scores(duckdb_build):
@@ -134,6 +156,11 @@ def test_postgres_build_matches_duckdb_counts(postgres_build):
         assert cur.fetchone()[0] == n_scores
         cur.execute(f'select count(*) from "{schema}".fct_video_confidence')
         assert cur.fetchone()[0] == len(IDS)
+        cur.execute(
+            f'select video_id, zero_shot_category from "{schema}".dim_videos '
+            "where zero_shot_category is not null"
+        )
+        assert cur.fetchall() == [(IDS[0], "Food and Entertaining")]
     con.close()
 
 
@@ -145,4 +172,4 @@ def test_unit_tests_hold_whatever_reference_source_is_configured(duckdb_build, t
         update={"agreement": settings.agreement.model_copy(update={"reference_source": "ours"})}
     )
     done = run_dbt(ours, ["test", "--select", "test_type:unit"], target_path=tmp_path / "target")
-    assert "ERROR=0" in done.stdout and "PASS=9" in done.stdout
+    assert "ERROR=0" in done.stdout and "PASS=10" in done.stdout

@@ -58,6 +58,24 @@ def test_duckdb_reload_replaces_instead_of_duplicating(scored, db):
     assert _counts(scored)["raw_node_scores"] == db.scores.count_documents({})
 
 
+def test_lens_facts_are_loaded_without_vectors_and_replaced(scored, db):
+    from actionlens.warehouse.query import query
+
+    lens = {"video_id": IDS[0], "lens": "transcript", "model_id": "m", "status": "ok",
+            "dim": 2, "vector": [0.6, 0.8], "category": {"label": "Food", "score": 0.5}}  # fmt: skip
+    db.lenses.insert_one({"_id": f"{IDS[0]}:transcript", **lens})
+    load_videos(scored)
+    sql = "select * from {schema}.raw_video_lenses"
+    (row,) = query(scored, sql, schema="raw")
+    assert (row["status"], row["dim"], row["category"], row["category_score"]) == (
+        "ok", 2, "Food", 0.5,
+    )  # fmt: skip
+    assert "vector" not in row
+    db.lenses.update_one({"_id": f"{IDS[0]}:transcript"}, {"$unset": {"category": ""}})
+    load_videos(scored, [IDS[0]])
+    assert [r["category"] for r in query(scored, sql, schema="raw")] == [None]
+
+
 def test_duckdb_failed_replace_keeps_previous_rows(scored):
     load_videos(scored)
     before = _counts(scored)

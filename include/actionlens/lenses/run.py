@@ -33,10 +33,10 @@ from actionlens.lenses.vectors import zero_shot
 from actionlens.models.base import Video
 from actionlens.progress import Progress
 from actionlens.settings import Settings
+from actionlens.store.mongo import LENSES
 
 log = logging.getLogger(__name__)
 
-LENSES = "lenses"
 LENS_VERSION = (
     f"lens-v1-f{FRAMES_PER_SEGMENT}-s{FRAME_SIZE}"  # bump when inputs are sampled differently
 )

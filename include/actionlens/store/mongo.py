@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 VIDEOS = "videos"
 NODES = "nodes"
+LENSES = "lenses"  # per video and lens: vector, model, zero-shot category
 
 
 def mongo_uri(settings: Settings) -> str:

@@ -69,6 +69,27 @@ def node_row(doc: dict, now: datetime) -> tuple:
     )
 
 
+def lens_row(doc: dict, now: datetime) -> tuple:
+    category = doc.get("category") or {}
+    return _row(
+        "raw_video_lenses",
+        {
+            "video_id": doc.get("video_id"),
+            "lens": doc.get("lens"),
+            "backend": doc.get("backend"),
+            "model_id": doc.get("model_id"),
+            "baseline": doc.get("baseline"),
+            "lens_version": doc.get("version"),
+            "status": doc.get("status"),
+            "dim": doc.get("dim"),
+            "category": category.get("label"),
+            "category_score": category.get("score"),
+            "updated_at": doc.get("updated_at"),
+            "loaded_at": now,
+        },
+    )
+
+
 def score_row(table: str, doc: dict, now: datetime) -> tuple:
     return _row(table, {**doc, "loaded_at": now})
 
@@ -77,7 +98,7 @@ def load_videos(
     settings: Settings, video_ids: Sequence[str] | None = None, warehouse: Warehouse | None = None
 ) -> dict:
     """Copy the videos' ledger, nodes and scores into the raw tables (all videos when None)."""
-    from actionlens.store.mongo import NODES, VIDEOS, connect
+    from actionlens.store.mongo import LENSES, NODES, VIDEOS, connect
 
     db = connect(settings)
     if video_ids is None:
@@ -101,6 +122,7 @@ def load_videos(
                 "raw_temporal_scores": [
                     score_row("raw_temporal_scores", d, now) for d in db[TEMPORAL_SCORES].find(sel)
                 ],
+                "raw_video_lenses": [lens_row(d, now) for d in db[LENSES].find(sel, {"vector": 0})],
             }
             wh.replace(batch, rows)
             totals["videos"] += len(batch)

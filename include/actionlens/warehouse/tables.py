@@ -8,6 +8,7 @@ links into the App). Each writer replaces only its own tables' rows of a video.
 from __future__ import annotations
 
 TEXT, INT, FLOAT, TS = "varchar", "bigint", "double precision", "timestamp with time zone"
+BOOL = "boolean"
 
 TABLES: dict[str, dict[str, str]] = {
     "raw_videos": {
@@ -71,6 +72,22 @@ TABLES: dict[str, dict[str, str]] = {
         "scored_at": TS,
         "loaded_at": TS,
     },
+    # The lens facts of a video (its vectors stay in MongoDB): model, status and the
+    # zero-shot category on the category lens.
+    "raw_video_lenses": {
+        "video_id": TEXT,
+        "lens": TEXT,
+        "backend": TEXT,
+        "model_id": TEXT,
+        "baseline": BOOL,
+        "lens_version": TEXT,
+        "status": TEXT,
+        "dim": INT,
+        "category": TEXT,
+        "category_score": FLOAT,
+        "updated_at": TS,
+        "loaded_at": TS,
+    },
     "raw_fiftyone_samples": {
         "video_id": TEXT,
         "dataset": TEXT,
@@ -78,7 +95,13 @@ TABLES: dict[str, dict[str, str]] = {
         "published_at": TS,
     },
 }
-LOADED_TABLES = ("raw_videos", "raw_nodes", "raw_node_scores", "raw_temporal_scores")
+LOADED_TABLES = (
+    "raw_videos",
+    "raw_nodes",
+    "raw_node_scores",
+    "raw_temporal_scores",
+    "raw_video_lenses",
+)
 FIFTYONE_SAMPLES = "raw_fiftyone_samples"
 
 
