@@ -174,3 +174,14 @@ def test_shipped_minilm_on_onnx_equals_sentence_transformers(tmp_path):
     np.testing.assert_allclose(
         embedder.similarity(a, b), torch_embedder.similarity(a, b), atol=1e-5
     )
+
+
+def test_unwritable_cache_exports_for_this_process_only(tmp_path):
+    model_dir = _tiny_sentence_model(tmp_path, "mean", True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    encoder = OnnxSentenceEncoder(model_dir, blocker / "cache", threads=1)
+    assert encoder.exported and blocker not in encoder.onnx_path.parents
+    assert encoder.session.get_session_options().intra_op_num_threads == 1
+    expected = OnnxSentenceEncoder(model_dir, tmp_path / "cache").encode(TEXTS)
+    np.testing.assert_allclose(encoder.encode(TEXTS), expected, atol=1e-6)

@@ -108,6 +108,9 @@ class AgreementSettings(BaseModel):
     # auto: ONNX Runtime on the CPU (the same weights exported once to home/cache/onnx;
     # MiniLM on 2 cores ~175 texts/s against ~95 with sentence-transformers), torch on a GPU.
     embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
+    # ONNX Runtime threads; None: one per core it sees (set it to a pod's CPU limit, which
+    # the runtime cannot see).
+    embedding_threads: int | None = Field(None, ge=1)
     # Small batches are fastest on CPU for these lengths (MiniLM, 2 cores, torch: 16 → ~90
     # texts/s, 256 → ~57); raise it on a GPU.
     embedding_batch_size: int = Field(16, ge=1)

@@ -184,7 +184,16 @@ class OnnxSentenceEncoder:
         self.exported = not self.onnx_path.is_file()
         if self.exported:
             log.info("exporting %s to %s", model_dir, self.onnx_path)
-            export_onnx(layout["transformer_dir"], self.input_names, self.onnx_path)
+            try:
+                export_onnx(layout["transformer_dir"], self.input_names, self.onnx_path)
+            except OSError as exc:  # e.g. a read-only image: export for this process only
+                self.onnx_path = Path(tempfile.mkdtemp(prefix="actionlens-onnx-")) / (
+                    self.onnx_path.name
+                )
+                log.warning(
+                    "cache %s not writable (%s); exporting to %s", cache_dir, exc, self.onnx_path
+                )
+                export_onnx(layout["transformer_dir"], self.input_names, self.onnx_path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:

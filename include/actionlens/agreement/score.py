@@ -160,6 +160,7 @@ def make_embedder(settings: Settings):
         device=cfg.device,
         backend=cfg.embedding_backend,
         cache_dir=settings.home / "cache" / "onnx",
+        threads=cfg.embedding_threads,
         batch_size=cfg.embedding_batch_size,
     )
 

@@ -65,13 +65,16 @@ def load_encoder(
     device: str = "cpu",
     backend: str = "auto",
     cache_dir: str | Path | None = None,
+    threads: int | None = None,
 ):
     """An object with SentenceTransformer's `encode`, on the resolved backend."""
     if resolve_backend(backend, device) == "torch":
         return load_sentence_model(path, device)
     from actionlens.agreement.onnx_encoder import OnnxSentenceEncoder
 
-    return OnnxSentenceEncoder(path or default_model_path(), cache_dir or DEFAULT_CACHE_DIR)
+    return OnnxSentenceEncoder(
+        path or default_model_path(), cache_dir or DEFAULT_CACHE_DIR, threads=threads
+    )
 
 
 def text_key(text: str | None) -> str:
@@ -89,10 +92,11 @@ class Embedder:
         device: str = "cpu",
         backend: str = "auto",
         cache_dir: str | Path | None = None,
+        threads: int | None = None,
         batch_size: int = 16,
     ):
         if model is None:
-            model = load_encoder(path, device, backend, cache_dir)
+            model = load_encoder(path, device, backend, cache_dir, threads)
         self.model = model
         self.name = Path(str(path)).name if path else DEFAULT_MODEL_NAME
         self.batch_size = batch_size

@@ -58,11 +58,13 @@ def _weights(spec: LensSpec, settings: Settings) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _sentence_model(path: str | None, device: str, backend: str, cache_dir: str):
+def _sentence_model(
+    path: str | None, device: str, backend: str, cache_dir: str, threads: int | None
+):
     """Loaded once per process (runs and tests reuse it; it is read-only)."""
     from actionlens.agreement.semantic import load_encoder
 
-    return load_encoder(path, device, backend, cache_dir)
+    return load_encoder(path, device, backend, cache_dir, threads)
 
 
 @register_lens("sentence")
@@ -82,6 +84,7 @@ class SentenceLens:
             settings.agreement.device,
             settings.agreement.embedding_backend,
             str(settings.home / "cache" / "onnx"),
+            settings.agreement.embedding_threads,
         )
 
     def has_input(self, item: LensInput) -> bool:
