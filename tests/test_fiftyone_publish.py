@@ -8,12 +8,18 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 
 import pytest
 
 from actionlens.agreement.score import score_videos
 from actionlens.dashboard.page import fiftyone_sample_url
-from actionlens.publish.dataset import detection_fields, tiers
+from actionlens.publish.dataset import (
+    detection_fields,
+    tiers,
+    transcript_detections,
+    upload_datetime,
+)
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import environment_for
@@ -46,7 +52,19 @@ NODES = [
         "end": 3.0,
         "captions": {"llama3": "x"},
     },
-    {"_id": "b", "parent_id": "r", "level": 1, "start": 3.0, "end": 8.0},
+    {
+        "_id": "b",
+        "parent_id": "r",
+        "level": 1,
+        "start": 3.0,
+        "end": 8.0,
+        "annotations": {
+            "gpt": {
+                "summary": {"brief": "sb", "detailed": "db"},
+                "action": {"brief": "cut wood", "detailed": "Cut the wood.", "actor": "a man"},
+            }
+        },
+    },
 ]
 # What our own captioner stores (stage 2), keyed by its model id.
 OURS = {
@@ -84,9 +102,33 @@ def test_tiers_and_detection_fields_follow_the_public_dataset_names():
         "plm_action",
         "llama3_caption",
     }
+    # The root's "N/A" action (an intro) is left out of the action fields, as in the public
+    # dataset; its summaries stay.
+    assert [d["node_id"] for d in fields["gpt_summary_brief"]] == ["r", "b"]
+    assert [d["node_id"] for d in fields["gpt_action_brief"]] == ["b"]
     det = fields["gpt_action_actor"][0]
-    assert (det["label"], det["node_id"], det["tier"], det["level"]) == ("N/A", "r", "root", 0)
+    assert (det["label"], det["node_id"], det["tier"], det["level"]) == ("a man", "b", "leaf", 1)
     assert fields["llama3_caption"][0]["parent_id"] == "r"
+
+
+def test_public_metadata_types():
+    assert upload_datetime("20190407") == datetime(2019, 4, 7)
+    assert upload_datetime(None) is None and upload_datetime("April 2019") is None
+    video = {
+        "transcript": {
+            "segments": [
+                {"start": 1.0, "end": 4.0, "text": "first we heat the pan"},
+                {"start": 88.0, "end": 95.0, "text": "past the cut"},
+                {"start": 91.0, "end": 93.0, "text": "after the clip"},
+                {"start": 5.0, "end": 6.0, "text": ""},
+            ]
+        }
+    }
+    assert [d["label"] for d in transcript_detections(video, 90.0)] == [
+        "first we heat the pan",
+        "past the cut",
+    ]
+    assert transcript_detections({}, 90.0) == []
 
 
 def _run(code_or_args, settings, *, module=True):
@@ -130,6 +172,10 @@ for sample in ds:
         "tags": sorted(sample.tags), "n": len(dets), "root_support": list(root.support),
         "root_level": root["level"], "fields": sorted(k for k in sample.field_names),
         "confidence": sample["confidence_semantic"],
+        "public": {k: str(sample[k]) for k in ("full_video_url", "upload_date", "view_count",
+                   "full_video_duration", "tree_depth")},
+        "transcript": sample["transcript"], "n_transcript": len(sample["transcript_segments"].detections),
+        "action_labels": [d.label for d in sample["gpt_action_brief"].detections],
     }
 n = len(ds)
 if os.environ.get("DROP"):
@@ -194,10 +240,26 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     assert v0["root_level"] == 0 and v0["root_support"] == [1, 900]  # 30 s at 30 fps
     n_gpt = sum(1 for n in records[0]["nodes"] if n["gpt"])
     assert v0["n"] == n_gpt
+    actions = [n["gpt"]["action"]["brief"] for n in records[0]["nodes"] if n["gpt"]]
+    assert sorted(v0["action_labels"]) == sorted(a for a in actions if a != "N/A")
+    # The public dataset's metadata fields, with its types.
+    assert v0["public"] == {
+        "full_video_url": f"https://www.youtube.com/watch?v={IDS[0]}",
+        "upload_date": "2019-03-14 00:00:00",
+        "view_count": str(records[0]["metadata"]["view_count"]),
+        "full_video_duration": "30.0",
+        "tree_depth": str(max(n["level"] for n in records[0]["nodes"])),
+    }
+    assert (
+        v0["transcript"].split()[:3] == records[0]["metadata"]["transcript"][0]["text"].split()[:3]
+    )
+    assert v0["n_transcript"] == 6
     assert {
         "qwen3vl_action_actor",
         "molmo2_summary_brief",
         "plm_caption",
         "llama3_caption",
         "agreement_gpt_qwen3vl_summary_brief_semantic",
+        "transcript_segments",
+        "like_count",
     } <= set(v0["fields"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,15 @@ def validate_video_id(value: object) -> str:
     if not isinstance(value, str) or not _VIDEO_ID.fullmatch(value):
         raise InputError(f"video id {value!r} is not 11 characters of [A-Za-z0-9_-]")
     return value
+
+
+def transcript_text(video: dict[str, Any]) -> str:
+    """A video document's ASR transcript as one text, in time order."""
+    segments = (video.get("transcript") or {}).get("segments") or []
+    ordered = sorted(
+        (s for s in segments if str(s.get("text", "")).strip()), key=lambda s: float(s["start"])
+    )
+    return " ".join(str(s["text"]).strip() for s in ordered)
 
 
 class VideoState(StrEnum):

@@ -32,6 +32,7 @@ from actionlens.lenses.backends import LensInput, load_lens
 from actionlens.lenses.vectors import zero_shot
 from actionlens.models.base import Video
 from actionlens.progress import Progress
+from actionlens.records import transcript_text
 from actionlens.settings import Settings
 from actionlens.store.mongo import LENSES
 
@@ -44,14 +45,6 @@ LENS_VERSION = (
 
 def lens_id(video_id: str, lens: str) -> str:
     return f"{video_id}:{lens}"
-
-
-def transcript_text(video: dict[str, Any]) -> str:
-    segments = (video.get("transcript") or {}).get("segments") or []
-    ordered = sorted(
-        (s for s in segments if str(s.get("text", "")).strip()), key=lambda s: float(s["start"])
-    )
-    return " ".join(str(s["text"]).strip() for s in ordered)
 
 
 def clip_duration(path: Path) -> float:

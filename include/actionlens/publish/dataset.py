@@ -1,10 +1,14 @@
 """MongoDB nodes + warehouse confidence → a FiftyOne video dataset.
 
-One video sample per video: metadata fields; one `TemporalDetections` field per source
-and annotation field (`gpt_summary_brief`, `qwen3vl_action_actor`, …) and per caption
-source (`plm_caption`, `plm_action`, `llama3_caption`), as in the public FiftyOne
-Action100M dataset, each detection carrying `node_id`, `parent_id`, `level` and `tier`;
-the root's agreement per pair and field; the confidence tags as sample tags.
+One video sample per video, with the public FiftyOne Action100M dataset's fields
+(Voxel51/action100m_tiny_subset) so its users' notebooks work: `title`, `description`,
+`full_video_url`, `upload_date` (datetime), `view_count`, `like_count`,
+`full_video_duration`, `transcript`, `tree_depth`, `transcript_segments`, and one
+`TemporalDetections` field per source and annotation field (`gpt_summary_brief`, …, the
+same for `ours`, `qwen3vl`, `molmo2`) with `node_id`, `parent_id`, `level` and `tier` on
+each detection; "N/A" actions are left out of the action fields, as there. Beyond it:
+caption sources (`plm_caption`, `plm_action`, `llama3_caption`), the root's agreement per
+pair and field, the video's confidence, and its tags as sample tags.
 
 Fiftyone must be imported after FIFTYONE_DATABASE_URI points at our mongod, and never in
 a process that imported Airflow (their importlib_metadata uses clash): run it as the
@@ -18,9 +22,12 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from actionlens.agreement.score import FIELDS, SCORES, field_text, usable
+from actionlens.annotations import NA, normalise_na
+from actionlens.records import transcript_text
 from actionlens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,9 +71,10 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             if not usable(ann):
                 continue
             for field in FIELDS:
-                out[f"{field_prefix(source)}_{field}"].append(
-                    {**base, "label": field_text(ann, field)}
-                )
+                label = field_text(ann, field)
+                if field.startswith("action_") and normalise_na(label) == NA:
+                    continue  # intros, ads: no action (the public dataset leaves them out)
+                out[f"{field_prefix(source)}_{field}"].append({**base, "label": label})
         for source, entry in (n.get("captions") or {}).items():
             # Imported trees keep plain strings (plm, llama3); our captioners store
             # {"video": {"text"}, "frame": {"text"}} with their prompt version and usage.
@@ -81,6 +89,46 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             if text:
                 out[f"{field_prefix(source)}_action"].append({**base, "label": str(text)})
     return dict(out)
+
+
+def _number(value: object, kind: type):
+    """One type per field across samples (FiftyOne refuses a float after an int)."""
+    return None if value is None else kind(value)
+
+
+def upload_datetime(value: object) -> datetime | None:
+    """YouTube's YYYYMMDD upload date as a datetime (the public dataset's type)."""
+    try:
+        return datetime.strptime(str(value), "%Y%m%d")
+    except ValueError:
+        return None
+
+
+def transcript_detections(video: dict, duration: float) -> list[dict]:
+    """ASR segments as detections; those starting after the clip's end are dropped."""
+    segments = (video.get("transcript") or {}).get("segments") or []
+    return [
+        {"label": str(s["text"]), "start": float(s["start"]), "end": float(s["end"])}
+        for s in segments
+        if s.get("text") and float(s["start"]) < duration
+    ]
+
+
+def temporal_detections(fo, dets: list[dict], fps: float, last_frame: int):
+    """Detections in seconds → a TemporalDetections in 1-based frames within the clip."""
+    return fo.TemporalDetections(
+        detections=[
+            fo.TemporalDetection(
+                label=d["label"],
+                support=[
+                    min(last_frame, int(d["start"] * fps) + 1),
+                    max(1, min(last_frame, int(round(d["end"] * fps)))),
+                ],
+                **{k: d[k] for k in ("node_id", "parent_id", "level", "tier") if k in d},
+            )
+            for d in dets
+        ]
+    )
 
 
 def field_prefix(source: str) -> str:
@@ -134,7 +182,13 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
             video_id=vid,
             title=meta.get("title"),
             description=meta.get("description"),
-            upload_date=meta.get("upload_date"),
+            full_video_url=settings.acquire.url_template.format(video_id=vid),
+            upload_date=upload_datetime(meta.get("upload_date")),
+            view_count=_number(meta.get("view_count"), int),
+            like_count=_number(meta.get("like_count"), int),
+            full_video_duration=_number(meta.get("duration"), float),
+            transcript=transcript_text(video),
+            tree_depth=max((int(n.get("level") or 0) for n in nodes), default=None),
             category_1=(video.get("source") or {}).get("category_1"),
             category_2=(video.get("source") or {}).get("category_2"),
             task_name=video.get("task_name"),
@@ -146,23 +200,12 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
             duration=duration, frame_rate=fps, total_frame_count=int(round(duration * fps))
         )
         last_frame = max(1, int(round(duration * fps)))
+
         for field, dets in detection_fields(nodes).items():
-            sample[field] = fo.TemporalDetections(
-                detections=[
-                    fo.TemporalDetection(
-                        label=d["label"],
-                        support=[
-                            min(last_frame, int(d["start"] * fps) + 1),
-                            max(1, min(last_frame, int(round(d["end"] * fps)))),
-                        ],
-                        node_id=d["node_id"],
-                        parent_id=d["parent_id"],
-                        level=d["level"],
-                        tier=d["tier"],
-                    )
-                    for d in dets
-                ]
-            )
+            sample[field] = temporal_detections(fo, dets, fps, last_frame)
+        sample["transcript_segments"] = temporal_detections(
+            fo, transcript_detections(video, duration), fps, last_frame
+        )
         for key, value in root_scores.get(vid, {}).items():
             sample[key] = value
         samples.append(sample)
