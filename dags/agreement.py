@@ -10,11 +10,12 @@ Runs whenever annotations (`actionlens_annotations`) or second opinions
    (lexical: normalized Levenshtein; semantic: sentence-embedding cosine) and the
    segmentations of each video; rows go to MongoDB `scores` / `temporal_scores`,
    replacing the videos' previous rows.
-3. **load** (mapped) copies ledger, nodes and scores into the warehouse raw tables,
-   one transaction per batch.
+3. **load** (mapped) copies ledger, nodes, scores and lens facts into the warehouse raw
+   tables, one transaction per batch; **load_neighbours** then swaps the whole
+   nearest-neighbour table (lists change for every video when new ones arrive).
 4. **dbt_build** (Cosmos) builds staging → intermediate → marts with their data and unit
    tests: `fct_node_agreement`, `fct_video_confidence` (tags), `fct_daily_confidence_trend`,
-   `dim_videos`.
+   `dim_videos`, `fct_video_neighbours`.
 5. **publish_fiftyone** writes one FiftyOne video sample per video (temporal detections
    per source and field, root agreement and tags).
 
@@ -56,9 +57,10 @@ def agreement():
     batches = plan()
     score = heavy_step("score-agreement", task_id="score").expand(arguments=batches)
     load = heavy_step("load-warehouse", task_id="load").expand(arguments=batches)
+    neighbours = heavy_step("load-neighbours", task_id="load_neighbours").expand(arguments=[[]])
     build = confidence_task_group("dbt_build")
     publish = heavy_step("publish-fiftyone", task_id="publish_fiftyone").expand(arguments=batches)
-    score >> load >> build >> publish
+    score >> load >> neighbours >> build >> publish
 
 
 agreement()

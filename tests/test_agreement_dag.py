@@ -31,10 +31,12 @@ def test_dag_is_scheduled_on_annotations_or_opinions():
 
 def test_dag_runs_score_load_dbt_then_publish():
     order = [t.task_id for t in _dag().topological_sort()]
-    assert order[:3] == ["plan", "score", "load"] and order[-1] == "publish_fiftyone"
+    assert order[:4] == ["plan", "score", "load", "load_neighbours"]
+    assert order[-1] == "publish_fiftyone"
     dbt = [t for t in order if t.startswith("dbt_build.")]
     assert "dbt_build.fct_video_confidence_model_build" in dbt
-    assert len(dbt) == len(order) - 4
+    assert "dbt_build.fct_video_neighbours_model_build" in dbt
+    assert len(dbt) == len(order) - 5
 
 
 def test_batches_come_from_event_extras():

@@ -14,7 +14,7 @@ from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import Settings
 from actionlens.warehouse.dbt import run_dbt
-from actionlens.warehouse.load import load_videos
+from actionlens.warehouse.load import load_neighbours, load_videos
 from test_agreement_scores import fake_embedder
 
 pytestmark = pytest.mark.integration
@@ -43,8 +43,15 @@ def _prepare(settings: Settings, tmp) -> int:
              "version": "lens-1", "status": "empty", "dim": None, "vector": None},
         ]
     )  # fmt: skip
+    db.neighbours.insert_one(
+        {"_id": f"{IDS[0]}:transcript", "video_id": IDS[0], "lens": "transcript",
+         "model_id": "all-MiniLM-L6-v2", "k": 2,
+         "neighbours": [{"video_id": IDS[2], "score": 0.8, "rank": 1},
+                        {"video_id": IDS[3], "score": -0.1, "rank": 2}]}
+    )  # fmt: skip
     score_videos(settings, IDS, embedder=fake_embedder())
     load_videos(settings)
+    load_neighbours(settings)
     return db.scores.count_documents({})
 
 
@@ -104,7 +111,7 @@ def _duck(settings, sql):
 def test_duckdb_build_passes_with_unit_tests(duckdb_build):
     _, _, log = duckdb_build
     assert "ERROR=0" in log and "WARN=0" in log
-    assert "10 unit tests" in log  # every tag rule (and the category rule) ran as a unit test
+    assert "11 unit tests" in log  # every tag rule (and the category rule) ran as a unit test
 
 
 def test_duckdb_marts_cover_every_score(duckdb_build):
@@ -134,6 +141,17 @@ def test_duckdb_videos_carry_the_zero_shot_category(duckdb_build):
     assert rows[1] == (IDS[1], 0, None, None, None)  # its lens had no transcript to embed
 
 
+def test_duckdb_neighbours_mart(duckdb_build):
+    settings, _, _ = duckdb_build
+    rows = _duck(
+        settings,
+        "select video_id, neighbour_rank, neighbour_video_id, neighbour_title is not null, "
+        "same_category from analytics.fct_video_neighbours order by neighbour_rank",
+    )
+    # IDS[2] and IDS[3] have no category lens: the comparison is unknown, not false.
+    assert rows == [(IDS[0], 1, IDS[2], True, None), (IDS[0], 2, IDS[3], True, None)]
+
+
 def test_duckdb_tags_match_the_scores(duckdb_build):
     settings, _, _ = duckdb_build
     rows = _duck(
@@ -161,6 +179,8 @@ def test_postgres_build_matches_duckdb_counts(postgres_build):
             "where zero_shot_category is not null"
         )
         assert cur.fetchall() == [(IDS[0], "Food and Entertaining")]
+        cur.execute(f'select count(*) from "{schema}".fct_video_neighbours')
+        assert cur.fetchone()[0] == 2
     con.close()
 
 
@@ -172,4 +192,4 @@ def test_unit_tests_hold_whatever_reference_source_is_configured(duckdb_build, t
         update={"agreement": settings.agreement.model_copy(update={"reference_source": "ours"})}
     )
     done = run_dbt(ours, ["test", "--select", "test_type:unit"], target_path=tmp_path / "target")
-    assert "ERROR=0" in done.stdout and "PASS=10" in done.stdout
+    assert "ERROR=0" in done.stdout and "PASS=11" in done.stdout

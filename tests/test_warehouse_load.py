@@ -76,6 +76,38 @@ def test_lens_facts_are_loaded_without_vectors_and_replaced(scored, db):
     assert [r["category"] for r in query(scored, sql, schema="raw")] == [None]
 
 
+def _neighbours(video_id: str, near: list[str]) -> dict:
+    return {
+        "_id": f"{video_id}:transcript",
+        "video_id": video_id,
+        "lens": "transcript",
+        "model_id": "m",
+        "k": 2,
+        "neighbours": [{"video_id": n, "score": 0.5, "rank": r + 1} for r, n in enumerate(near)],
+    }
+
+
+def test_neighbours_are_replaced_whole(scored, db):
+    from actionlens.warehouse.load import load_neighbours
+    from actionlens.warehouse.query import query
+
+    sql = "select video_id, neighbour_rank, neighbour_video_id from {schema}.raw_video_neighbours"
+    db.neighbours.insert_many([_neighbours(IDS[0], [IDS[1]]), _neighbours(IDS[1], [IDS[0]])])
+    assert load_neighbours(scored)["raw_video_neighbours"] == 2
+    assert load_neighbours(scored)["raw_video_neighbours"] == 2  # a rerun converges
+    assert len(query(scored, sql, schema="raw")) == 2
+    # A new search: IDS[1] lost its vector (no list), IDS[0] has a new list.
+    db.neighbours.delete_many({})
+    db.neighbours.insert_one(_neighbours(IDS[0], ["zzzzzzzzzz1", IDS[1]]))
+    load_neighbours(scored)
+    assert sorted(tuple(r.values()) for r in query(scored, sql, schema="raw")) == [
+        (IDS[0], 1, "zzzzzzzzzz1"),
+        (IDS[0], 2, IDS[1]),
+    ]
+    load_videos(scored)  # per-video loads leave the corpus-wide table alone
+    assert len(query(scored, sql, schema="raw")) == 2
+
+
 def test_duckdb_failed_replace_keeps_previous_rows(scored):
     load_videos(scored)
     before = _counts(scored)
@@ -133,8 +165,12 @@ def test_postgres_load_is_idempotent(pg_settings, db):
     import psycopg2
 
     from actionlens.publish.dataset import record_samples
+    from actionlens.warehouse.load import load_neighbours
 
     load_videos(pg_settings)
+    db.neighbours.insert_one(_neighbours(IDS[0], [IDS[1]]))
+    load_neighbours(pg_settings)
+    load_neighbours(pg_settings)
     record_samples(pg_settings, "ds", IDS, {IDS[0]: "s0"})
     load_videos(pg_settings)
     record_samples(pg_settings, "ds", IDS, {IDS[0]: "s0b"})
@@ -147,7 +183,10 @@ def test_postgres_load_is_idempotent(pg_settings, db):
         videos = cur.fetchone()
         cur.execute(f'select video_id, sample_id from "{schema}".raw_fiftyone_samples')
         links = cur.fetchall()
+        cur.execute(f'select video_id, neighbour_video_id from "{schema}".raw_video_neighbours')
+        neighbours = cur.fetchall()
     con.close()
     assert scores == db.scores.count_documents({})
     assert videos == (2, 2)
     assert links == [(IDS[0], "s0b")]
+    assert neighbours == [(IDS[0], IDS[1])]

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from actionlens.lenses.run import LENSES
 from actionlens.lenses.vectors import shared_neighbours, top_k
 from actionlens.settings import Settings
+from actionlens.store.mongo import LENSES, NEIGHBOURS
 
 log = logging.getLogger(__name__)
 
-NEIGHBOURS = "neighbours"
 OVERLAP = "neighbour_overlap"
 
 

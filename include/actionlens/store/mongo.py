@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 VIDEOS = "videos"
 NODES = "nodes"
 LENSES = "lenses"  # per video and lens: vector, model, zero-shot category
+NEIGHBOURS = "neighbours"  # per video and lens: its k nearest videos
 
 
 def mongo_uri(settings: Settings) -> str:

@@ -38,6 +38,15 @@ class Warehouse:
                 if data:
                     self.insert(cur, table, data)
 
+    def replace_all(self, table: str, data: list[tuple]) -> None:
+        """Swap the whole of `table` for `data`, atomically (corpus-wide tables)."""
+        if table not in TABLES:
+            raise ValueError(f"replace_all: unknown table {table!r}")
+        with self.transaction() as cur:
+            cur.execute(f'delete from "{self.schema}"."{table}"')
+            if data:
+                self.insert(cur, table, data)
+
     def transaction(self) -> AbstractContextManager:
         """A cursor whose work commits on exit and rolls back on an error."""
         raise NotImplementedError

@@ -20,6 +20,17 @@ def load_warehouse(args: argparse.Namespace) -> dict:
 
 
 @command(
+    "load-neighbours",
+    "replace the warehouse's nearest-neighbour lists (every lens) with MongoDB's",
+)
+def load_neighbours(args: argparse.Namespace) -> dict:
+    from actionlens.settings import get_settings
+    from actionlens.warehouse.load import load_neighbours as load
+
+    return load(get_settings())
+
+
+@command(
     "confidence-summary",
     "print the confidence summary from the warehouse marts and the dashboard URL",
 )

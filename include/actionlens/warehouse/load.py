@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from actionlens.agreement.score import SCORES, TEMPORAL_SCORES, usable
 from actionlens.settings import Settings
 from actionlens.warehouse.backends import Warehouse, open_warehouse
-from actionlens.warehouse.tables import LOADED_TABLES, TABLES
+from actionlens.warehouse.tables import LOADED_TABLES, NEIGHBOUR_TABLE, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +133,43 @@ def load_videos(
         if own:
             wh.close()
     return totals
+
+
+def neighbour_rows(doc: dict, now: datetime) -> list[tuple]:
+    return [
+        _row(
+            NEIGHBOUR_TABLE,
+            {
+                "video_id": doc.get("video_id"),
+                "lens": doc.get("lens"),
+                "model_id": doc.get("model_id"),
+                "k": doc.get("k"),
+                "neighbour_rank": n.get("rank"),
+                "neighbour_video_id": n.get("video_id"),
+                "score": n.get("score"),
+                "updated_at": doc.get("updated_at"),
+                "loaded_at": now,
+            },
+        )
+        for n in doc.get("neighbours") or []
+    ]
+
+
+def load_neighbours(settings: Settings, warehouse: Warehouse | None = None) -> dict:
+    """Replace the warehouse's neighbour lists with MongoDB's, whole: a new video changes
+    other videos' lists, so a per-video load would leave stale rows behind."""
+    from actionlens.store.mongo import NEIGHBOURS, connect
+
+    db = connect(settings)
+    now = datetime.now(UTC)
+    rows = [r for doc in db[NEIGHBOURS].find() for r in neighbour_rows(doc, now)]
+    own = warehouse is None
+    wh = warehouse or open_warehouse(settings)
+    try:
+        wh.ensure_tables()
+        wh.replace_all(NEIGHBOUR_TABLE, rows)
+    finally:
+        if own:
+            wh.close()
+    log.info("loaded %d neighbour rows into %s", len(rows), settings.warehouse)
+    return {NEIGHBOUR_TABLE: len(rows), "warehouse": settings.warehouse}

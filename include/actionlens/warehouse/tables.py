@@ -1,7 +1,8 @@
 """The raw tables: names, columns and portable SQL types (DuckDB and Postgres).
 
-`load-warehouse` fills the tables of LOADED_TABLES from MongoDB; `publish-fiftyone`
-fills `raw_fiftyone_samples` (which FiftyOne sample shows a video, for the dashboard's
+`load-warehouse` fills the tables of LOADED_TABLES from MongoDB, per video;
+`load-neighbours` replaces `raw_video_neighbours` whole; `publish-fiftyone` fills
+`raw_fiftyone_samples` (which FiftyOne sample shows a video, for the dashboard's
 links into the App). Each writer replaces only its own tables' rows of a video.
 """
 
@@ -88,6 +89,19 @@ TABLES: dict[str, dict[str, str]] = {
         "updated_at": TS,
         "loaded_at": TS,
     },
+    # Corpus-wide (every list changes when videos arrive): replaced whole by
+    # `load-neighbours`, not per video.
+    "raw_video_neighbours": {
+        "video_id": TEXT,
+        "lens": TEXT,
+        "model_id": TEXT,
+        "k": INT,
+        "neighbour_rank": INT,
+        "neighbour_video_id": TEXT,
+        "score": FLOAT,
+        "updated_at": TS,
+        "loaded_at": TS,
+    },
     "raw_fiftyone_samples": {
         "video_id": TEXT,
         "dataset": TEXT,
@@ -103,6 +117,7 @@ LOADED_TABLES = (
     "raw_video_lenses",
 )
 FIFTYONE_SAMPLES = "raw_fiftyone_samples"
+NEIGHBOUR_TABLE = "raw_video_neighbours"
 
 
 def create_statements(schema: str) -> list[str]:
