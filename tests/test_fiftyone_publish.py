@@ -28,6 +28,16 @@ from test_agreement_scores import fake_embedder
 
 IDS = ["fofofofofo1", "fofofofofo2"]
 
+
+def _gpt(summary: tuple[str, str], action: tuple[str, str, str]) -> dict:
+    return {
+        "gpt": {
+            "summary": dict(zip(("brief", "detailed"), summary, strict=True)),
+            "action": dict(zip(("brief", "detailed", "actor"), action, strict=True)),
+        }
+    }
+
+
 NODES = [
     {
         "_id": "r",
@@ -35,12 +45,7 @@ NODES = [
         "level": 0,
         "start": 0.0,
         "end": 8.0,
-        "annotations": {
-            "gpt": {
-                "summary": {"brief": "s", "detailed": "d"},
-                "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"},
-            }
-        },
+        "annotations": _gpt(("s", "d"), ("N/A", "N/A", "N/A")),
         "captions": {"plm": "a video"},
         "actions": {"plm": "cook"},
     },
@@ -58,12 +63,7 @@ NODES = [
         "level": 1,
         "start": 3.0,
         "end": 8.0,
-        "annotations": {
-            "gpt": {
-                "summary": {"brief": "sb", "detailed": "db"},
-                "action": {"brief": "cut wood", "detailed": "Cut the wood.", "actor": "a man"},
-            }
-        },
+        "annotations": _gpt(("sb", "db"), ("cut wood", "Cut the wood.", "a man")),
     },
 ]
 # What our own captioner stores (stage 2), keyed by its model id.
