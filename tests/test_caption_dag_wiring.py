@@ -25,6 +25,25 @@ def test_reports_merge_with_lost_batches():
     }
 
 
+def test_opinion_reports_sum_counts_over_sources():
+    from actionlens.opinions.run import merge_opinion_reports
+
+    report = {
+        "opined": ["b", "a"],
+        "failed": ["c"],
+        "sources": [
+            {"nodes": 4, "videos": [{"invalid": 1, "errors": 0}, {"invalid": 0, "errors": 2}]},
+            {"nodes": 4, "videos": [{"invalid": 0, "errors": 1}]},
+        ],
+    }
+    merged = merge_opinion_reports([report, None, {"opined": ["a"], "failed": []}])
+    assert merged == {
+        "opined": ["a", "b"],
+        "failed": ["c"],
+        "counts": {"nodes": 8, "invalid": 1, "errors": 3, "batches_lost": 1},
+    }
+
+
 def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
     import pendulum
     from airflow.sdk import dag, task

@@ -67,6 +67,22 @@ class ClipFacts(BaseModel):
     pix_fmt: str
     audio_codec: str | None = None
 
+    @classmethod
+    def from_probe(cls, uri: str, sha256: str, size_bytes: int, facts: Any) -> ClipFacts:
+        """From a media probe's facts (duration, fps, size, codecs) and the stored object."""
+        return cls(
+            uri=uri,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            duration=facts.duration,
+            fps=facts.fps,
+            width=facts.width,
+            height=facts.height,
+            video_codec=facts.video_codec,
+            pix_fmt=facts.pix_fmt,
+            audio_codec=facts.audio_codec,
+        )
+
 
 class TranscriptSegment(BaseModel):
     start: float

@@ -248,18 +248,7 @@ class Acquirer:
                 raise TransientVideoError(
                     video_id, f"upload to {self.bucket.object_uri(key)} failed: {exc}"
                 ) from exc
-            return ClipFacts(
-                uri=info.uri,
-                sha256=digest,
-                size_bytes=info.size,
-                duration=facts.duration,
-                fps=facts.fps,
-                width=facts.width,
-                height=facts.height,
-                video_codec=facts.video_codec,
-                pix_fmt=facts.pix_fmt,
-                audio_codec=facts.audio_codec,
-            )
+            return ClipFacts.from_probe(info.uri, digest, info.size, facts)
 
     def _check_source(self, video_id: str, source: Path) -> None:
         """Sort a downloaded file that is not a usable video into final or transient."""
@@ -278,18 +267,7 @@ class Acquirer:
             facts = probe(local)
             digest = sha256_file(local)
             size = local.stat().st_size
-        return ClipFacts(
-            uri=self.bucket.object_uri(key),
-            sha256=digest,
-            size_bytes=size,
-            duration=facts.duration,
-            fps=facts.fps,
-            width=facts.width,
-            height=facts.height,
-            video_codec=facts.video_codec,
-            pix_fmt=facts.pix_fmt,
-            audio_codec=facts.audio_codec,
-        )
+        return ClipFacts.from_probe(self.bucket.object_uri(key), digest, size, facts)
 
 
 def acquire_batch(settings: Settings, video_ids: list[str]) -> BatchReport:

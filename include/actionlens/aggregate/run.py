@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actionlens.aggregate import prompt as P
-from actionlens.annotations import Outcome, converse
+from actionlens.annotations import Outcome, converse, fold_reports
 from actionlens.errors import InputError
 from actionlens.models import ChatModel, ChatRequest, load_model, source_key, user
 from actionlens.progress import Progress
@@ -260,17 +260,4 @@ def aggregate_batch(
 
 def merge_aggregate_reports(reports: list[dict | None]) -> dict[str, Any]:
     """Fold aggregate batch results (XComs; None for a batch that died) into ids and counts."""
-    annotated: list[str] = []
-    failed: list[str] = []
-    counts = {"nodes": 0, "invalid": 0, "errors": 0, "batches_lost": 0}
-    for report in reports:
-        if report is None:
-            counts["batches_lost"] += 1
-            continue
-        annotated += report.get("annotated") or []
-        failed += report.get("failed") or []
-        counts["nodes"] += int(report.get("nodes") or 0)
-        for v in report.get("videos") or []:
-            counts["invalid"] += int(v.get("invalid") or 0)
-            counts["errors"] += int(v.get("errors") or 0)
-    return {"annotated": sorted(set(annotated)), "failed": sorted(set(failed)), "counts": counts}
+    return fold_reports(reports, "annotated")

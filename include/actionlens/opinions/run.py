@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from actionlens.annotations import Outcome, converse
+from actionlens.annotations import Outcome, converse, fold_reports
 from actionlens.caption.frames import (
     FRAME_SIZE,
     FRAMES_PER_SEGMENT,
@@ -318,18 +318,4 @@ def opinions_batch(
 
 def merge_opinion_reports(reports: list[dict | None]) -> dict[str, Any]:
     """Fold opinions batch results (XComs; None for a batch that died) into ids and counts."""
-    opined: list[str] = []
-    failed: list[str] = []
-    counts = {"nodes": 0, "invalid": 0, "errors": 0, "batches_lost": 0}
-    for report in reports:
-        if report is None:
-            counts["batches_lost"] += 1
-            continue
-        opined += report.get("opined") or []
-        failed += report.get("failed") or []
-        for source in report.get("sources") or []:
-            counts["nodes"] += int(source.get("nodes") or 0)
-            for v in source.get("videos") or []:
-                counts["invalid"] += int(v.get("invalid") or 0)
-                counts["errors"] += int(v.get("errors") or 0)
-    return {"opined": sorted(set(opined)), "failed": sorted(set(failed)), "counts": counts}
+    return fold_reports(reports, "opined", parts=lambda report: report.get("sources") or [])
