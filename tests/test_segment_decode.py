@@ -16,7 +16,7 @@ from actionlens.segment.decode import (
     SampledFrames,
     decode_sampled,
 )
-from actionlens.synthetic import Scene, render_clip
+from actionlens.synthetic import Scene, audio_only_clip, render_clip
 
 SIZE = FrameSize(40, 32)
 RED, GREEN = (200, 40, 40), (40, 160, 60)
@@ -116,27 +116,7 @@ def test_clip_shorter_than_half_a_second_decodes(clips):
 
 
 def test_file_without_video_stream_fails_clearly(tmp_path, ffmpeg):
-    audio = tmp_path / "audio_only.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=22050",
-            "-t",
-            "1",
-            "-c:a",
-            "aac",
-            str(audio),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    audio = audio_only_clip(tmp_path / "audio_only.mp4", ffmpeg)
     frames = SampledFrames(audio, SIZE, video_id="audioonly01")
     with pytest.raises(NoVideoStream, match=r"\[audioonly01\] audio_only.mp4 has no video stream"):
         list(frames)

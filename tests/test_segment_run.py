@@ -17,7 +17,7 @@ from actionlens.segment.run import Segmenter, merge_reports, plan_batches
 from actionlens.settings import environment_for
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.store.storage import open_bucket
-from actionlens.synthetic import Scene, render_clip
+from actionlens.synthetic import Scene, audio_only_clip, render_clip
 
 pytestmark = pytest.mark.integration
 
@@ -28,27 +28,7 @@ SCENES = [Scene(2.0, (200, 40, 40)), Scene(1.5, (40, 160, 60)), Scene(2.5, (40, 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, ffmpeg):
     root = tmp_path_factory.mktemp("segment-media")
-    audio = root / "audio.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=22050",
-            "-t",
-            "1",
-            "-c:a",
-            "aac",
-            str(audio),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    audio = audio_only_clip(root / "audio.mp4", ffmpeg)
     return {
         GOOD: render_clip(root / "good.mp4", SCENES, ffmpeg=ffmpeg, size=(128, 96)),
         SHORT: render_clip(

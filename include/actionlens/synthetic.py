@@ -46,6 +46,64 @@ PALETTE = [
 ]
 
 
+def testsrc_clip(
+    path: Path, seconds: float, ffmpeg: str, size: str = "854x480", fps: int = 30
+) -> Path:
+    """A generated H.264/AAC clip with motion everywhere (ffmpeg's testsrc2), like a
+    normalised preview; kept if `path` exists (benchmarks reuse it)."""
+    if path.exists():
+        return path
+    cmd = [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=44100",
+        "-t",
+        f"{seconds:.3f}",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-movflags",
+        "+faststart",
+        str(path),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def audio_only_clip(path: Path, ffmpeg: str, seconds: float = 1.0) -> Path:
+    """An MP4 with an AAC stream and no video stream (a source that is not a video)."""
+    cmd = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+    cmd += ["-i", "sine=frequency=440:sample_rate=22050", "-t", f"{seconds}", "-c:a", "aac"]
+    subprocess.run([*cmd, str(path)], check=True, capture_output=True)
+    return path
+
+
 @dataclass(frozen=True)
 class Scene:
     seconds: float

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -102,45 +101,16 @@ def aggregation(
     }
 
 
-def make_clip(path: Path, seconds: float, size: str = "854x480", fps: int = 30) -> Path:
-    """A test-pattern H.264 clip like the normalised ones (≤480p, yuv420p)."""
-    from actionlens.media import ffmpeg_binary
-
-    cmd = [
-        ffmpeg_binary(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={fps}",
-        "-t",
-        f"{seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "60",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return path
-
-
 def extraction(seconds: float) -> dict[str, Any]:
     """nodes/s of frame extraction for a `seconds`-long clip's whole tree."""
     from actionlens.caption.run import frame_requests, node_frames
+    from actionlens.media import ffmpeg_binary
+    from actionlens.synthetic import testsrc_clip
 
     tree = _tree("benchFRM0001", seconds)
     nodes = list(tree.depth_first())
     with tempfile.TemporaryDirectory(prefix="actionlens-bench-") as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", seconds)
+        clip = testsrc_clip(Path(tmp) / "clip.mp4", seconds, ffmpeg_binary())
         started = time.perf_counter()
         items = node_frames(clip, nodes)
         elapsed = time.perf_counter() - started

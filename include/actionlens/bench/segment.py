@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from actionlens.synthetic import testsrc_clip
+
 PARTS = ("decode", "tree", "e2e", "encoder")
 
 
@@ -54,55 +56,6 @@ def _best(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
-
-
-def make_clip(
-    path: Path, seconds: float, ffmpeg: str, size: str = "854x480", fps: int = 30
-) -> Path:
-    """A generated H.264/AAC clip with motion everywhere (ffmpeg's testsrc2), like a preview."""
-    if path.exists():
-        return path
-    cmd = [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={fps}",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=330:sample_rate=44100",
-        "-t",
-        f"{seconds:.3f}",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "23",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "60",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-movflags",
-        "+faststart",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return path
 
 
 def bench_decode(clip: Path, ffmpeg: str, repeat: int) -> dict:
@@ -305,7 +258,7 @@ def run(args: argparse.Namespace) -> dict:
         clip = None
         if {"decode", "e2e"} & set(parts):
             ffmpeg = ffmpeg_binary()
-            clip = make_clip(work / f"bench_{int(args.seconds)}s_480p.mp4", args.seconds, ffmpeg)
+            clip = testsrc_clip(work / f"bench_{int(args.seconds)}s_480p.mp4", args.seconds, ffmpeg)
         if "decode" in parts:
             r = results["decode"] = bench_decode(clip, ffmpeg, args.repeat)
             print(
