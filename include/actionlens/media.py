@@ -90,6 +90,16 @@ def _looks_like_mp4(path: Path) -> bool:
     return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide")
 
 
+def ffmpeg_cmd(ffmpeg: str, *args: str) -> list[str]:
+    """An ffmpeg call that never reads stdin, prints only errors and overwrites its output."""
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+
+
+# The normalised clip's codecs (synthetic clips use them too, to look like stored ones).
+H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p")
+AAC = ("-c:a", "aac", "-b:a", "128k")
+
+
 def normalise(
     source: Path,
     target: Path,
@@ -103,43 +113,9 @@ def normalise(
     moov atom first (faststart). yt-dlp cannot know a plain file's height, so the height
     cap is enforced here for every source."""
     scale = f"scale=w='trunc(iw*min(1,{max_height}/ih)/2)*2':h='trunc(min(ih,{max_height})/2)*2'"
-    cmd = [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-i",
-        str(source),
-        "-t",
-        f"{seconds:.3f}",
-        "-map",
-        "0:v:0",
-        "-map",
-        "0:a:0?",
-        "-vf",
-        scale,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "23",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-ac",
-        "2",
-        "-movflags",
-        "+faststart",
-        "-threads",
-        "2",
-        str(target),
-    ]
+    cmd = ffmpeg_cmd(ffmpeg, "-i", str(source), "-t", f"{seconds:.3f}")
+    cmd += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", scale, *H264, *AAC, "-ac", "2"]
+    cmd += ["-movflags", "+faststart", "-threads", "2", str(target)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from actionlens.media import AAC, H264, ffmpeg_cmd
+
 CATEGORIES = [
     ("Food and Entertaining", "Recipes"),
     ("Home and Garden", "Gardening"),
@@ -53,53 +55,18 @@ def testsrc_clip(
     normalised preview; kept if `path` exists (benchmarks reuse it)."""
     if path.exists():
         return path
-    cmd = [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={fps}",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=330:sample_rate=44100",
-        "-t",
-        f"{seconds:.3f}",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "23",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "60",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-movflags",
-        "+faststart",
-        str(path),
-    ]
+    cmd = ffmpeg_cmd(ffmpeg, "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}")
+    cmd += ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", f"{seconds:.3f}"]
+    cmd += ["-map", "0:v", "-map", "1:a", *H264, *AAC, "-g", "60", "-movflags", "+faststart"]
+    cmd += [str(path)]
     subprocess.run(cmd, check=True, capture_output=True)
     return path
 
 
 def audio_only_clip(path: Path, ffmpeg: str, seconds: float = 1.0) -> Path:
     """An MP4 with an AAC stream and no video stream (a source that is not a video)."""
-    cmd = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
-    cmd += ["-i", "sine=frequency=440:sample_rate=22050", "-t", f"{seconds}", "-c:a", "aac"]
+    cmd = ffmpeg_cmd(ffmpeg, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050")
+    cmd += ["-t", f"{seconds}", "-c:a", "aac"]
     subprocess.run([*cmd, str(path)], check=True, capture_output=True)
     return path
 
@@ -157,24 +124,8 @@ def render_clip(
             frames.append(img.astype(np.uint8))
     total = len(frames) / fps_f
     path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "-",
-    ]
+    cmd = ffmpeg_cmd(ffmpeg, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}")
+    cmd += ["-r", str(fps), "-i", "-"]
     if audio:
         cmd += [
             "-f",
