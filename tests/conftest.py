@@ -128,6 +128,60 @@ def fake_kubernetes_conn(monkeypatch):
 
 
 @pytest.fixture
+def dag_env(tmp_path, mongod, monkeypatch):
+    """For a `dag.test()` in this process, whose tasks read settings from the environment:
+    `use(**extra)` exports a home, database and bucket of this test (plus `extra`
+    ACTIONLENS_* variables) and returns (settings, db). The database is dropped after."""
+    from actionlens.settings import get_settings
+    from actionlens.store.mongo import connect
+
+    used = []
+
+    def use(**extra: str):
+        env = {
+            "ACTIONLENS_HOME": str(tmp_path / "home"),
+            "ACTIONLENS_MONGO_URI": mongod,
+            "ACTIONLENS_MONGO_DB": f"dag_{uuid.uuid4().hex[:12]}",
+            "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
+            **extra,
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        settings = get_settings()
+        db = connect(settings)
+        used.append(db)
+        return settings, db
+
+    yield use
+    for db in used:
+        db.client.drop_database(db.name)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def store_clip():
+    """`store(settings, db, video_id, clip, transcript=None)`: the clip in the bucket and
+    its video in the ledger as `stored`, as acquisition leaves them; `transcript` is one
+    {start, end, text} segment."""
+    from datetime import UTC, datetime
+
+    from actionlens.acquire.run import clip_key
+    from actionlens.store.mongo import VIDEOS
+    from actionlens.store.storage import open_bucket
+
+    def store(settings, db, video_id: str, clip: Path, transcript: dict | None = None) -> None:
+        info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(video_id))
+        doc = {"_id": video_id, "state": "stored", "clip": {"uri": info.uri}}
+        doc["updated_at"] = datetime.now(UTC)
+        if transcript is not None:
+            doc["transcript"] = {"segments": [transcript]}
+        db[VIDEOS].insert_one(doc)
+
+    return store
+
+
+@pytest.fixture
 def load_dag(monkeypatch):
     """Parse one DAG file with extra environment (settings re-read before and after)."""
     from actionlens.settings import get_settings

@@ -13,30 +13,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
 @pytest.fixture
-def night(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
-    from actionlens.settings import get_settings
-
+def night(tmp_path, ffmpeg, airflow_db, dag_env):
     src = make_source(
         tmp_path / "source", ffmpeg=ffmpeg, n_videos=3, seconds=3.0, extra_manifest_ids=1
     )
     with StaticServer(src.videos_dir) as server:
-        env = {
-            "ACTIONLENS_HOME": str(tmp_path / "home"),
-            "ACTIONLENS_MONGO_URI": mongod,
-            "ACTIONLENS_MONGO_DB": "dagtest_acquire",
-            "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
-            "ACTIONLENS_ACQUIRE__MANIFEST": str(src.manifest),
-            "ACTIONLENS_ACQUIRE__TASK_IDS": str(src.task_ids),
-            "ACTIONLENS_ACQUIRE__TRANSCRIPTS": str(src.transcripts),
-            "ACTIONLENS_ACQUIRE__URL_TEMPLATE": server.url + "/{video_id}.mp4",
-            "ACTIONLENS_ACQUIRE__BATCH_SIZE": "2",
-        }
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        get_settings.cache_clear()
-        yield src, server, get_settings()
-        connect(get_settings()).client.drop_database("dagtest_acquire")
-        get_settings.cache_clear()
+        settings, _ = dag_env(
+            ACTIONLENS_ACQUIRE__MANIFEST=str(src.manifest),
+            ACTIONLENS_ACQUIRE__TASK_IDS=str(src.task_ids),
+            ACTIONLENS_ACQUIRE__TRANSCRIPTS=str(src.transcripts),
+            ACTIONLENS_ACQUIRE__URL_TEMPLATE=server.url + "/{video_id}.mp4",
+            ACTIONLENS_ACQUIRE__BATCH_SIZE="2",
+        )
+        yield src, server, settings
 
 
 def _asset_events(dag_run):

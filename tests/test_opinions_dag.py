@@ -4,7 +4,6 @@ ids it takes, and a local `dag.test()` run with the CPU baselines."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -72,72 +71,45 @@ def test_ids_come_from_events_else_the_param():
 @pytest.mark.integration
 @pytest.mark.airflow
 def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
-    tmp_path, mongod, ffmpeg, monkeypatch, airflow_db, load_dag
+    tmp_path, ffmpeg, airflow_db, load_dag, dag_env, store_clip
 ):
-    from actionlens.acquire.run import clip_key
     from actionlens.caption.fixtures import small_tree
-    from actionlens.settings import get_settings
-    from actionlens.store.mongo import NODES, VIDEOS, connect
-    from actionlens.store.storage import open_bucket
+    from actionlens.store.mongo import NODES
     from actionlens.synthetic import Scene, render_clip
 
-    env = {
-        "ACTIONLENS_HOME": str(tmp_path / "home"),
-        "ACTIONLENS_MONGO_URI": mongod,
-        "ACTIONLENS_MONGO_DB": "dagtest_opinions",
-        "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    settings = get_settings()
-    db = connect(settings)
+    settings, db = dag_env()
     ids = ["dagOpin0001", "dagOpin0002"]
-    try:
-        for i, vid in enumerate(ids):
-            clip = render_clip(
-                tmp_path / f"{vid}.mp4",
-                [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
-                ffmpeg=ffmpeg,
-                fps=8,
-                size=(64, 48),
-                audio=False,
-                seed=i,
-            )
-            info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(vid))
-            db[VIDEOS].insert_one(
-                {
-                    "_id": vid,
-                    "state": "stored",
-                    "clip": {"uri": info.uri},
-                    "updated_at": datetime.now(UTC),
-                    "transcript": {
-                        "segments": [{"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]
-                    },
-                }
-            )
-            # An imported reference tree: only `gpt` annotations, on the root and one mid node.
-            docs = small_tree(vid, "action100m")
-            for d in docs:
-                if d["level"] <= 1 and not d["leaf"]:
-                    d["annotations"] = {"gpt": GPT}
-            db[NODES].insert_many(docs)
-        dag = load_dag(DAG_FILE, "second_opinions", **env)
-        run = dag.test()
-        assert run.state == "success"
-        asked = list(db[NODES].find({"annotations.gpt": {"$exists": True}}))
-        assert len(asked) == 4
-        for node in asked:
-            for source in ("qwen3vl", "molmo2"):
-                entry = node["annotations"][source]
-                assert entry["status"] == "ok" and entry["baseline"] is True, (source, entry)
-        assert db["lenses"].count_documents({"status": "ok"}) == 4  # 2 videos x 2 lenses
-        assert (
-            db["neighbours"].count_documents({}) == 4
-            and db["neighbour_overlap"].count_documents({}) == 2
+    for i, vid in enumerate(ids):
+        clip = render_clip(
+            tmp_path / f"{vid}.mp4",
+            [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
+            ffmpeg=ffmpeg,
+            fps=8,
+            size=(64, 48),
+            audio=False,
+            seed=i,
         )
-        published = run.get_task_instance("publish_opinions")
-        assert published.state == "success"
-    finally:
-        db.client.drop_database("dagtest_opinions")
-        get_settings.cache_clear()
+        transcript = {"start": 0.0, "end": 12.0, "text": "Today we bake bread."}
+        store_clip(settings, db, vid, clip, transcript)
+        # An imported reference tree: only `gpt` annotations, on the root and one mid node.
+        docs = small_tree(vid, "action100m")
+        for d in docs:
+            if d["level"] <= 1 and not d["leaf"]:
+                d["annotations"] = {"gpt": GPT}
+        db[NODES].insert_many(docs)
+    dag = load_dag(DAG_FILE, "second_opinions")
+    run = dag.test()
+    assert run.state == "success"
+    asked = list(db[NODES].find({"annotations.gpt": {"$exists": True}}))
+    assert len(asked) == 4
+    for node in asked:
+        for source in ("qwen3vl", "molmo2"):
+            entry = node["annotations"][source]
+            assert entry["status"] == "ok" and entry["baseline"] is True, (source, entry)
+    assert db["lenses"].count_documents({"status": "ok"}) == 4  # 2 videos x 2 lenses
+    assert (
+        db["neighbours"].count_documents({}) == 4
+        and db["neighbour_overlap"].count_documents({}) == 2
+    )
+    published = run.get_task_instance("publish_opinions")
+    assert published.state == "success"

@@ -3,7 +3,6 @@ and a local `dag.test()` run that segments the stored backlog."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -65,53 +64,26 @@ def test_ids_come_from_the_triggering_events_extra():
 
 @pytest.mark.integration
 @pytest.mark.airflow
-def test_local_run_segments_the_stored_backlog(tmp_path, mongod, ffmpeg, monkeypatch, airflow_db):
+def test_local_run_segments_the_stored_backlog(tmp_path, ffmpeg, airflow_db, dag_env, store_clip):
     from airflow.dag_processing.dagbag import DagBag
 
-    from actionlens.acquire.run import clip_key
-    from actionlens.settings import get_settings
-    from actionlens.store.mongo import NODES, VIDEOS, connect
-    from actionlens.store.storage import open_bucket
+    from actionlens.store.mongo import NODES, VIDEOS
     from actionlens.synthetic import Scene, render_clip
 
-    env = {
-        "ACTIONLENS_HOME": str(tmp_path / "home"),
-        "ACTIONLENS_MONGO_URI": mongod,
-        "ACTIONLENS_MONGO_DB": "dagtest_segment",
-        "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
-        "ACTIONLENS_SEGMENT__BATCH_VIDEOS": "1",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    settings = get_settings()
-    db = connect(settings)
-    try:
-        bucket = open_bucket(settings.bucket_uri())
-        ids = ["dagclip0001", "dagclip0002"]
-        for i, vid in enumerate(ids):
-            clip = render_clip(
-                tmp_path / f"{vid}.mp4",
-                [Scene(1.0, (200, 40, 40)), Scene(1.0, (40, 70, 200))],
-                ffmpeg=ffmpeg,
-                size=(64, 48),
-                seed=i,
-            )
-            info = bucket.upload(clip, clip_key(vid))
-            db[VIDEOS].insert_one(
-                {
-                    "_id": vid,
-                    "state": "stored",
-                    "clip": {"uri": info.uri},
-                    "updated_at": datetime.now(UTC),
-                }
-            )
-        dag = DagBag(dag_folder=DAG_FILE).dags["tree_of_captions"]
-        run = dag.test()
-        assert run.state == "success"
-        for vid in ids:
-            assert db[VIDEOS].find_one({"_id": vid})["stages"]["segment"]["state"] == "done"
-            assert db[NODES].count_documents({"video_id": vid, "parent_id": None}) == 1
-    finally:
-        db.client.drop_database("dagtest_segment")
-        get_settings.cache_clear()
+    settings, db = dag_env(ACTIONLENS_SEGMENT__BATCH_VIDEOS="1")
+    ids = ["dagclip0001", "dagclip0002"]
+    for i, vid in enumerate(ids):
+        clip = render_clip(
+            tmp_path / f"{vid}.mp4",
+            [Scene(1.0, (200, 40, 40)), Scene(1.0, (40, 70, 200))],
+            ffmpeg=ffmpeg,
+            size=(64, 48),
+            seed=i,
+        )
+        store_clip(settings, db, vid, clip)
+    dag = DagBag(dag_folder=DAG_FILE).dags["tree_of_captions"]
+    run = dag.test()
+    assert run.state == "success"
+    for vid in ids:
+        assert db[VIDEOS].find_one({"_id": vid})["stages"]["segment"]["state"] == "done"
+        assert db[NODES].count_documents({"video_id": vid, "parent_id": None}) == 1
