@@ -98,6 +98,19 @@ SCHEMA_TEXT = """{
              "actor": "<who performs it>"}
 }"""
 
+# What each field means, told to every model that writes an annotation (stage 3 and the
+# second opinions), so that their answers are comparable field by field.
+FIELD_GUIDE = """About the fields:
+- summary.brief: one sentence that captions the segment.
+- summary.detailed: a complete description of what is seen in the segment, in order.
+- action.brief: the main physical action as one short verb phrase, verb in the base form \
+("whisk eggs", not "whisking eggs").
+- action.detailed: one sentence in the imperative that says how the action is done \
+("Whisk the eggs in a bowl with a fork until smooth.").
+- action.actor: who performs the action ("a man in a blue shirt", "a pair of hands").
+- If no actor is visible or no physical action happens, set all three action fields to "N/A".
+"""
+
 _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from actionlens.annotations import SCHEMA_TEXT, repair_prompt
+from actionlens.annotations import FIELD_GUIDE, SCHEMA_TEXT, repair_prompt
 from actionlens.tree import TreeNode, caption_texts
 
 MIN_SECONDS = 4.0  # only non-leaf nodes at least this long are annotated
@@ -42,16 +42,7 @@ brands. Refer to people by what they look like or do ("a woman in an apron").
 8. Output JSON only, in exactly this shape:
 {SCHEMA_TEXT}
 
-About the fields:
-- summary.brief: one sentence that captions the segment.
-- summary.detailed: a complete description of what is seen in the segment, in order.
-- action.brief: the main physical action as one short verb phrase, verb in the base form \
-("whisk eggs", not "whisking eggs").
-- action.detailed: one sentence in the imperative that says how the action is done \
-("Whisk the eggs in a bowl with a fork until smooth.").
-- action.actor: who performs the action ("a man in a blue shirt", "a pair of hands").
-- If no actor is visible or no physical action happens, set all three action fields to "N/A".
-"""
+{FIELD_GUIDE}"""
 
 REVISION = """Analyse your previous draft, verify every statement in it against the captions \
 of the current segment and the instructions (majority support, visible only, this segment \

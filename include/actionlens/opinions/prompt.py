@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from actionlens.annotations import SCHEMA_TEXT, repair_prompt
+from actionlens.annotations import FIELD_GUIDE, SCHEMA_TEXT, repair_prompt
 from actionlens.caption.frames import FRAME_SIZE, FRAMES_PER_SEGMENT
 
-PROMPT_VERSION = "opinion-v1"  # bump when how inputs are presented changes
+PROMPT_VERSION = "opinion-v2"  # bump when how inputs are presented changes (v2: shared field guide)
 
 INSTRUCTIONS = f"""You watch one segment of an instructional video, given as \
 {FRAMES_PER_SEGMENT} frames evenly spaced over the segment, and describe it.
@@ -20,15 +20,7 @@ intentions, results or anything you cannot observe.
 4. Output JSON only, in exactly this shape:
 {SCHEMA_TEXT}
 
-About the fields:
-- summary.brief: one sentence that captions the segment.
-- summary.detailed: a complete description of what is seen in the segment, in order.
-- action.brief: the main physical action as one short verb phrase, verb in the base form \
-("whisk eggs", not "whisking eggs").
-- action.detailed: one imperative sentence on how the action is done.
-- action.actor: who performs the action ("a man in a blue shirt", "a pair of hands").
-- If no actor is visible or no physical action happens, set all three action fields to "N/A".
-"""
+{FIELD_GUIDE}"""
 
 
 def prompt_hash() -> str:
