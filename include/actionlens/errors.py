@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 
 class ActionlensError(Exception):
     """Base class for the platform's own errors."""
@@ -22,6 +24,16 @@ class VideoError(ActionlensError):
         super().__init__(f"[{video_id}] {message}")
         self.video_id = video_id
         self.reason = message
+
+
+def video_failure(video_id: str, exc: BaseException, step: str) -> str:
+    """The stored error text for one video's failure. Expected failures (VideoError) read
+    as they are; anything else is logged with its traceback, since it is a bug or an
+    outage rather than a bad video."""
+    if isinstance(exc, VideoError):
+        return str(exc)
+    logging.getLogger(f"actionlens.{step}").exception("%s: unexpected error for %s", step, video_id)
+    return f"[{video_id}] {type(exc).__name__}: {exc}"
 
 
 class SourceUnavailable(VideoError):

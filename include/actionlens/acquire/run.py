@@ -26,7 +26,7 @@ from actionlens.errors import (
     InputError,
     SourceUnavailable,
     TransientVideoError,
-    VideoError,
+    video_failure,
 )
 from actionlens.media import MediaError, ffmpeg_binary, normalise, probe
 from actionlens.progress import Progress
@@ -176,13 +176,7 @@ class Acquirer:
                 seconds=time.monotonic() - started,
             )
         except Exception as exc:  # noqa: BLE001 - every other failure is retryable, the batch goes on
-            error = (
-                str(exc)
-                if isinstance(exc, VideoError)
-                else f"[{video_id}] {type(exc).__name__}: {exc}"
-            )
-            if not isinstance(exc, VideoError):
-                log.exception("acquire: unexpected error for %s", video_id)
+            error = video_failure(video_id, exc, "acquire")
             ledger.mark_failed(
                 self.videos,
                 video_id,

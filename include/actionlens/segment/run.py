@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from actionlens.errors import InputError, VideoError
+from actionlens.errors import InputError, video_failure
 from actionlens.progress import Progress
 from actionlens.records import validate_video_id
 from actionlens.segment import store
@@ -156,13 +156,7 @@ class Segmenter:
         try:
             tree, frames = self._segment(video_id, doc["clip"]["uri"])
         except Exception as exc:  # noqa: BLE001 - one bad video never stops the batch
-            error = (
-                str(exc)
-                if isinstance(exc, VideoError)
-                else f"[{video_id}] {type(exc).__name__}: {exc}"
-            )
-            if not isinstance(exc, VideoError):
-                log.exception("segment: unexpected error for %s", video_id)
+            error = video_failure(video_id, exc, "segment")
             # A clip without a video stream stays broken; anything else may pass.
             store.mark_stage(
                 self.videos,
