@@ -193,3 +193,30 @@ def test_unit_tests_hold_whatever_reference_source_is_configured(duckdb_build, t
     )
     done = run_dbt(ours, ["test", "--select", "test_type:unit"], target_path=tmp_path / "target")
     assert "ERROR=0" in done.stdout and "PASS=11" in done.stdout
+
+
+def test_each_warehouse_setting_selects_a_profile_target_with_its_connection():
+    """The profile has a target per warehouse (BigQuery is provided, not run here: no
+    adapter offline), and dbt_env sets the variables that target reads."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from actionlens.warehouse.dbt import dbt_env
+
+    text = (Path(__file__).resolve().parents[1] / "dbt" / "profiles.yml").read_text()
+    outputs = yaml.safe_load(text)["actionlens"]["outputs"]
+    assert {"duckdb", "postgres", "bigquery"} <= set(outputs)
+    assert outputs["bigquery"]["type"] == "bigquery" and outputs["bigquery"]["method"] == "oauth"
+    read = set(re.findall(r"env_var\('(DBT_[A-Z_]+)'", text))
+    bigquery = dbt_env(Settings(warehouse="bigquery", gcs_project="my-project"))
+    assert bigquery["DBT_TARGET"] == "bigquery" and bigquery["DBT_BQ_PROJECT"] == "my-project"
+    postgres = dbt_env(Settings(warehouse="postgres", postgres_dsn="postgresql://u:p@db:6543/w"))
+    assert (postgres["DBT_PG_HOST"], postgres["DBT_PG_PORT"], postgres["DBT_PG_DBNAME"]) == (
+        "db",
+        "6543",
+        "w",
+    )
+    for env in (bigquery, postgres, dbt_env(Settings())):
+        assert set(env) <= read  # every variable set is one the profile reads

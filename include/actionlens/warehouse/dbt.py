@@ -38,6 +38,8 @@ def dbt_env(settings: Settings, schema: str = "analytics") -> dict[str, str]:
             "DBT_PG_PASSWORD": unquote(dsn.password or ""),
             "DBT_PG_DBNAME": (dsn.path or "/postgres").lstrip("/") or "postgres",
         }
+    elif settings.warehouse == "bigquery" and settings.gcs_project:
+        env["DBT_BQ_PROJECT"] = settings.gcs_project
     return env
 
 
