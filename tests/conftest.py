@@ -162,20 +162,20 @@ def dag_env(tmp_path, mongod, monkeypatch):
 @pytest.fixture
 def store_clip():
     """`store(settings, db, video_id, clip, transcript=None)`: the clip in the bucket and
-    its video in the ledger as `stored`, as acquisition leaves them; `transcript` is one
-    {start, end, text} segment."""
+    its video in the ledger as `stored`, as acquisition leaves them; `transcript` is a
+    list of {start, end, text} segments."""
     from datetime import UTC, datetime
 
     from actionlens.acquire.run import clip_key
     from actionlens.store.mongo import VIDEOS
     from actionlens.store.storage import open_bucket
 
-    def store(settings, db, video_id: str, clip: Path, transcript: dict | None = None) -> None:
+    def store(settings, db, video_id: str, clip: Path, transcript: list | None = None) -> None:
         info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(video_id))
         doc = {"_id": video_id, "state": "stored", "clip": {"uri": info.uri}}
         doc["updated_at"] = datetime.now(UTC)
         if transcript is not None:
-            doc["transcript"] = {"segments": [transcript]}
+            doc["transcript"] = {"segments": transcript}
         db[VIDEOS].insert_one(doc)
 
     return store

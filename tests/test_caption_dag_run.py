@@ -20,7 +20,7 @@ def test_local_run_captions_and_annotates_the_new_trees(
     vid = "dagcapt0001"
     scenes = [Scene(3.0, (200, 40, 40)), Scene(3.0, (40, 70, 200)), Scene(3.0, (40, 160, 60))]
     clip = render_clip(tmp_path / "c.mp4", scenes, ffmpeg=ffmpeg, size=(64, 48))
-    transcript = {"start": 0.0, "end": 9.0, "text": "today we paint a fence."}
+    transcript = [{"start": 0.0, "end": 9.0, "text": "today we paint a fence."}]
     store_clip(settings, db, vid, clip, transcript)
     dag = DagBag(dag_folder="dags/tree_of_captions.py").dags["tree_of_captions"]
     run = dag.test()

@@ -10,7 +10,6 @@ from actionlens.models import load_model, source_key
 from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.store.storage import open_bucket
 from actionlens.synthetic import Scene, render_clip
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
@@ -23,7 +22,7 @@ TRANSCRIPT = [
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path):
+def stored(settings, db, ffmpeg, tmp_path, store_clip):
     clip = render_clip(
         tmp_path / "c.mp4",
         [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
@@ -32,8 +31,7 @@ def stored(settings, db, ffmpeg, tmp_path):
         size=(128, 96),
         audio=False,
     )
-    open_bucket(settings.bucket_uri()).upload(clip, f"clips/{VID}.mp4")
-    db[VIDEOS].insert_one({"_id": VID, "state": "stored", "transcript": {"segments": TRANSCRIPT}})
+    store_clip(settings, db, VID, clip, TRANSCRIPT)
     db[NODES].insert_many(small_tree(VID))
     return db
 

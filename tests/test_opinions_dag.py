@@ -89,7 +89,7 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
             audio=False,
             seed=i,
         )
-        transcript = {"start": 0.0, "end": 12.0, "text": "Today we bake bread."}
+        transcript = [{"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]
         store_clip(settings, db, vid, clip, transcript)
         # An imported reference tree: only `gpt` annotations, on the root and one mid node.
         docs = small_tree(vid, "action100m")

@@ -13,7 +13,6 @@ from actionlens.opinions import prompt as P
 from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.store.storage import open_bucket
 from actionlens.synthetic import Scene, render_clip
 
 pytestmark = pytest.mark.integration  # mongod, a bucket folder and HTTP on loopback
@@ -34,7 +33,7 @@ GPT = {
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path):
+def stored(settings, db, ffmpeg, tmp_path, store_clip):
     """small_tree: the root [0, 12] has `ours`, [5, 12] only `gpt`, the rest nothing."""
     clip = render_clip(
         tmp_path / "c.mp4",
@@ -44,7 +43,11 @@ def stored(settings, db, ffmpeg, tmp_path):
         size=(96, 64),
         audio=False,
     )
-    open_bucket(settings.bucket_uri()).upload(clip, f"clips/{VID}.mp4")
+    transcript = [
+        {"start": 0.0, "end": 5.0, "text": "First crack the eggs."},
+        {"start": 5.0, "end": 12.0, "text": "Now whisk them well."},
+    ]
+    store_clip(settings, db, VID, clip, transcript)
     docs = small_tree(VID)
     for d in docs:
         if (d["start"], d["end"]) == (0.0, 12.0):
@@ -52,18 +55,6 @@ def stored(settings, db, ffmpeg, tmp_path):
         elif (d["start"], d["end"]) == (5.0, 12.0):
             d["annotations"] = {"gpt": GPT}
     db[NODES].insert_many(docs)
-    db[VIDEOS].insert_one(
-        {
-            "_id": VID,
-            "state": "stored",
-            "transcript": {
-                "segments": [
-                    {"start": 0.0, "end": 5.0, "text": "First crack the eggs."},
-                    {"start": 5.0, "end": 12.0, "text": "Now whisk them well."},
-                ]
-            },
-        }
-    )
     return db
 
 
