@@ -12,3 +12,8 @@ DEFAULT_ARGS = {
 }
 
 BASE_TAGS = ["actionlens"]
+
+# DuckDB allows one writing process per file: with the embedded warehouse every task that
+# writes it runs in this pool, created with one slot by the platform itself (preflight,
+# `make up`, the demo, the Helm values).
+WAREHOUSE_POOL = "actionlens_warehouse"
