@@ -47,6 +47,12 @@ up: install
 down:
 	$(BIN)/python -m actionlens.devstack down
 
+## Production images (deploy/docker/) with the tags the settings default to, where a Docker
+## builder works; otherwise it says so and lints the Dockerfiles instead.
+.PHONY: images
+images: install
+	PYTHON=$(BIN)/python deploy/images.sh
+
 lint: install
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/ruff format --check include dags plugins tests

@@ -20,8 +20,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Pinned images: every pod of a step runs exactly this build.
-GPU_IMAGE = "ghcr.io/actionlens/actionlens-gpu:0.1.0-cu128"
+# Pinned images: every pod of a step runs exactly this build. `make images` builds these tags
+# from deploy/docker/ (gpu.Dockerfile, airflow.Dockerfile); the GPU tag names the CUDA
+# release the pinned torch wheel needs (torch 2.14.1 pulls CUDA 13.0: cu130).
+GPU_IMAGE = "ghcr.io/actionlens/actionlens-gpu:0.1.0-cu130"
 CPU_IMAGE = "ghcr.io/actionlens/actionlens:0.1.0"
 
 

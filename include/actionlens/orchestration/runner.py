@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from actionlens.settings import Settings, get_settings
+from actionlens.telemetry import TELEMETRY_OFF
 
 POD_RESULT_FILE = "/airflow/xcom/return.json"
 
@@ -115,6 +116,13 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
         "node_selector": selector,
         "tolerations": tolerations,
         "env_from": env_from,
+        # Set in the pod as well as in the images: a pod started from any other image (a
+        # pods.gpu_image override) still sends no usage data. Explicit env wins over envFrom.
+        "env_vars": dict(TELEMETRY_OFF),
+        # The step never calls the Kubernetes API (the operator's own identity creates and
+        # watches the pod); without this a step's code could use the service account's
+        # token to create pods in the namespace.
+        "automount_service_account_token": False,
         "volumes": volumes,
         "volume_mounts": mounts,
         "do_xcom_push": True,
