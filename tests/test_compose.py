@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from actionlens.settings import Settings
+from actionlens.settings import CPU_IMAGE, Settings
+from actionlens.telemetry import TELEMETRY_OFF
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW = [
@@ -66,6 +67,23 @@ def test_airflow_services_share_settings_repo_mount_and_metadata_db():
             services[name]["depends_on"]["airflow-init"]["condition"]
             == "service_completed_successfully"
         )
+
+
+def test_airflow_services_build_the_production_airflow_dockerfile():
+    services = compose()["services"]
+    for name in AIRFLOW:
+        build = services[name]["build"]
+        assert build == {"context": ".", "dockerfile": "deploy/docker/airflow.Dockerfile"}, name
+        assert (REPO / build["dockerfile"]).is_file()
+        # The tag `make images` builds and settings.pods.cpu_image runs.
+        assert services[name]["image"] == CPU_IMAGE, name
+
+
+def test_airflow_services_turn_telemetry_off():
+    services = compose()["services"]
+    for name in AIRFLOW:
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        assert {k: env.get(k) for k in TELEMETRY_OFF} == TELEMETRY_OFF, name
 
 
 def test_every_actionlens_variable_is_a_setting_and_parses(monkeypatch):

@@ -15,6 +15,7 @@ from actionlens.orchestration.runner import (
     step_command,
 )
 from actionlens.settings import Settings
+from actionlens.telemetry import TELEMETRY_OFF
 
 # Building a pod needs a kubernetes connection that parses, never a cluster.
 pytestmark = pytest.mark.usefixtures("fake_kubernetes_conn")
@@ -72,6 +73,33 @@ def test_cpu_pod_has_no_gpu_and_uses_the_cpu_image():
     assert container.image == Settings().pods.cpu_image
     assert not (container.resources.limits or {}).get("nvidia.com/gpu")
     assert not [m for m in container.volume_mounts or [] if m.name == "model-weights"]
+
+
+@pytest.mark.parametrize(
+    ("step", "gpu"), [("segment", True), ("acquire", False)], ids=["gpu-step", "cpu-step"]
+)
+@pytest.mark.parametrize("version", ["1.33.0", "1.37.0"])
+def test_step_pod_is_a_valid_kubernetes_pod(step, gpu, version):
+    """The operator's own pod request object (XCom sidecar included), as sent to the API."""
+    import kubernetes_validate
+    from kubernetes.client import ApiClient
+
+    op = pod_operator(
+        step, task_id=step, gpu=gpu, settings=k8s_settings(), arguments=["--videos", "a1"]
+    )
+    body = ApiClient().sanitize_for_serialization(op.build_pod_request_obj())
+    assert (body["apiVersion"], body["kind"]) == ("v1", "Pod")
+    assert [c["name"] for c in body["spec"]["containers"]] == ["base", "airflow-xcom-sidecar"]
+    kubernetes_validate.validate(body, version, strict=True)
+
+
+@pytest.mark.parametrize("gpu", [True, False], ids=["gpu-step", "cpu-step"])
+def test_step_pod_turns_telemetry_off_and_mounts_no_api_token(gpu):
+    op = pod_operator("segment", task_id="s", gpu=gpu, settings=k8s_settings(), arguments=[])
+    pod = op.build_pod_request_obj()
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert {k: env.get(k) for k in TELEMETRY_OFF} == TELEMETRY_OFF
+    assert pod.spec.automount_service_account_token is False
 
 
 def test_pod_settings_come_from_settings():

@@ -14,8 +14,8 @@ FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
 # "CUDA driver version is insufficient" in the middle of a batch.
 FROM nvidia/cuda:13.0.2-runtime-ubuntu24.04
 
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-
+# Nothing leaves the cluster unless a setting asks for it (actionlens.telemetry.TELEMETRY_OFF;
+# tests/test_deploy.py checks every variable of that table is set here).
 ENV AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
     SCARF_ANALYTICS=false \
     DO_NOT_TRACK=1 \
@@ -26,8 +26,11 @@ ENV AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
     TRANSFORMERS_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1
 
-# Python lives outside /root (uv's default) so the non-root user below can run it; bytecode is
-# compiled at build time because the image filesystem is read-only to the step at run time.
+# Python lives outside /root (uv's default) so the non-root user below can run it. Bytecode is
+# compiled at build time: the venv is root-owned, so the step (uid 50000) could not write its
+# .pyc files and every pod would compile torch and transformers again on start.
+# PYTHONUNBUFFERED: the operator streams the pod's output into the task log (get_logs); a
+# block-buffered stdout would show a step's progress only when it exits.
 ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
