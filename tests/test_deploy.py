@@ -405,6 +405,13 @@ def test_values_turn_telemetry_off():
     assert {k: env.get(k) for k in TELEMETRY_OFF} == TELEMETRY_OFF
 
 
+def test_values_define_the_pod_operators_connection_in_cluster():
+    pods = Settings().pods
+    env = {e["name"]: e["value"] for e in values()["env"]}
+    conn = json.loads(env[f"AIRFLOW_CONN_{pods.kubernetes_conn_id.upper()}"])
+    assert conn == {"conn_type": "kubernetes", "extra": {"in_cluster": True}}
+
+
 def test_values_run_the_pod_operator_as_the_bound_service_account():
     v = values()
     for component in ["workers", "triggerer"]:
