@@ -93,6 +93,64 @@ def test_step_pod_is_a_valid_kubernetes_pod(step, gpu, version):
     kubernetes_validate.validate(body, version, strict=True)
 
 
+_DAG_PODS = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import ApiClient
+
+bag = DagBag(dag_folder={dags!r})
+assert not bag.import_errors, bag.import_errors
+pods = {{}}
+for dag in bag.dags.values():
+    for task in dag.tasks:
+        if getattr(task, "operator_class", None) is KubernetesPodOperator:
+            op = task.unmap({{"arguments": ["--videos", "aaaaaaaaaa1"]}})
+            body = ApiClient().sanitize_for_serialization(op.build_pod_request_obj())
+            pods[f"{{dag.dag_id}}.{{task.task_id}}"] = body
+print(json.dumps(pods))
+"""
+
+
+def test_every_heavy_step_of_every_dag_creates_a_valid_kubernetes_pod(fake_kubernetes_conn):
+    """Each DAG's own mapped pod task, parsed in kubernetes mode as a dag-processor would and
+    unmapped with one batch's arguments, builds a pod the API would accept."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import kubernetes_validate
+
+    dags = Path(__file__).resolve().parents[1] / "dags"
+    env = {
+        **os.environ,
+        "ACTIONLENS_RUNNER": "kubernetes",
+        "ACTIONLENS_MONGO_URI": "mongodb://mongo.invalid:27017/",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _DAG_PODS.format(dags=str(dags))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pods = json.loads(proc.stdout.strip().splitlines()[-1])
+    gpu = {
+        name
+        for name, body in pods.items()
+        if "nvidia.com/gpu" in (body["spec"]["containers"][0]["resources"].get("limits") or {})
+    }
+    assert gpu and set(pods) - gpu, f"expected GPU and CPU steps among {sorted(pods)}"
+    for name, body in pods.items():
+        image = body["spec"]["containers"][0]["image"]
+        assert image == (Settings().pods.gpu_image if name in gpu else Settings().pods.cpu_image)
+        try:
+            kubernetes_validate.validate(body, "1.33.0", strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            raise AssertionError(f"{name}: {exc}") from exc
+
+
 @pytest.mark.parametrize("gpu", [True, False], ids=["gpu-step", "cpu-step"])
 def test_step_pod_turns_telemetry_off_and_mounts_no_api_token(gpu):
     op = pod_operator("segment", task_id="s", gpu=gpu, settings=k8s_settings(), arguments=[])
