@@ -125,12 +125,23 @@ def _pod_kwargs(step: str, gpu: bool, settings: Settings) -> dict[str, Any]:
         "automount_service_account_token": False,
         "volumes": volumes,
         "volume_mounts": mounts,
+        # The step's JSON result (/airflow/xcom/return.json) is the task's return value, read
+        # by the tasks downstream; without the sidecar they would get None.
         "do_xcom_push": True,
+        # The step's progress and its error text in the task log: a deleted pod's own log is
+        # gone, and the task would only say that the pod failed.
         "get_logs": True,
+        # A GPU pod can wait long for a node; deferred, it does not hold a worker meanwhile.
         "deferrable": pods.deferrable,
+        # The provider's default (120 s) fails a step while a fresh GPU node is still pulling
+        # the multi-GB CUDA image; the schedule timeout bounds waiting for the autoscaler, so a
+        # quota or selector that no node satisfies fails the task instead of leaving it Pending.
         "startup_timeout_seconds": pods.startup_timeout_seconds,
         "schedule_timeout_seconds": pods.schedule_timeout_seconds,
+        # Failed pods stay for `kubectl describe`/`logs`; succeeded ones would pile up.
         "on_finish_action": "delete_succeeded_pod",
+        # A worker restarted mid-step (eviction, upgrade) picks up the running pod instead of
+        # starting a second one on the same batch (two writers of the same videos).
         "reattach_on_restart": True,
     }
 
