@@ -64,9 +64,9 @@ def tree_of_captions():
     @task(trigger_rule="all_done")
     def segmented(reports) -> dict:
         """Ids that now have a tree (and counts by outcome), for the caption steps."""
-        from actionlens.segment.run import merge_reports
+        from actionlens.runtime import merge_reports
 
-        return merge_reports(list(reports or []))
+        return merge_reports(list(reports or []), "segmented")
 
     trees = segmented(segment.output)
     caption_and_aggregate(trees)

@@ -166,9 +166,8 @@ def store_clip():
     list of {start, end, text} segments."""
     from datetime import UTC, datetime
 
-    from actionlens.acquire.run import clip_key
     from actionlens.store.mongo import VIDEOS
-    from actionlens.store.storage import open_bucket
+    from actionlens.store.storage import clip_key, open_bucket
 
     def store(settings, db, video_id: str, clip: Path, transcript: list | None = None) -> None:
         info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(video_id))

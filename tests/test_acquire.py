@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from actionlens.acquire import fetch
-from actionlens.acquire.run import Acquirer, clip_key, plan
+from actionlens.acquire.run import Acquirer, plan
 from actionlens.media import probe
 from actionlens.serve import StaticServer
 from actionlens.store.mongo import VIDEOS
-from actionlens.store.storage import LocalBucket
+from actionlens.store.storage import LocalBucket, clip_key
 from actionlens.synthetic import Scene, make_source, render_clip
 
 pytestmark = pytest.mark.integration

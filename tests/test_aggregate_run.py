@@ -218,6 +218,25 @@ def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(
     assert isinstance(root["raw"], str) and root["usage"]["prompt_tokens"] > 1000
 
 
+def test_tiny_molmo2_through_transformers_auto_aggregates(settings, tree_db, tmp_path):
+    """Molmo2 as the aggregator: `transformers-auto` is known without importing opinions."""
+    from actionlens.opinions.tiny import save_tiny_molmo2
+
+    weights = save_tiny_molmo2(tmp_path / "tiny-molmo2")
+    settings.models.device = "cpu"
+    settings.models.aggregator = ModelSpec(
+        backend="transformers-auto", model_id="tiny/molmo2", weights=str(weights), max_new_tokens=6
+    )
+    report = agg.aggregate_batch(settings, [VID], captions=SOURCE)
+    assert report["nodes"] == 2 and report["annotated"] == [VID]
+    root = annotation(tree_db, 0.0, 12.0)
+    assert (
+        root["status"] == "invalid"
+        and root["rounds"] == 4
+        and root["backend"] == "transformers-auto"
+    )
+
+
 def test_changed_captions_rerun_the_nodes_whose_prompt_shows_them(settings, tree_db):
     with LoopbackServer(refine) as srv:
         a = aggregator(settings, tree_db, srv.url)

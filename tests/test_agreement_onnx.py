@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 
 from actionlens.agreement.lexical import normalize
-from actionlens.agreement.onnx_encoder import OnnxSentenceEncoder, read_layout
-from actionlens.agreement.semantic import (
-    Embedder,
-    default_model_path,
-    load_sentence_model,
-    resolve_backend,
-)
+from actionlens.agreement.semantic import Embedder
 from actionlens.errors import ConfigurationError
+from actionlens.models.onnx_sentence import OnnxSentenceEncoder, read_layout
+from actionlens.models.text import default_model_path, load_sentence_model, resolve_backend
 
 TEXTS = [
     "A man slices a loaf of bread.",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actionlens.aggregate.run import merge_aggregate_reports
-from actionlens.caption.run import batch_arguments, merge_caption_reports
+from actionlens.caption.run import batch_arguments
+from actionlens.runtime import merge_reports
 
 
 def test_batches_keep_order_and_drop_duplicates():
@@ -12,35 +12,67 @@ def test_batches_keep_order_and_drop_duplicates():
 
 
 def test_reports_merge_with_lost_batches():
-    merged = merge_caption_reports([{"captioned": ["b", "a"], "failed": ["c"]}, None])
-    assert merged == {"captioned": ["a", "b"], "failed": ["c"], "batches_lost": 1}
-    agg = merge_aggregate_reports(
-        [{"annotated": ["a"], "nodes": 3, "videos": [{"invalid": 1, "errors": 0}]}, None]
+    batch = {
+        "stage": "caption",
+        "videos": [
+            {"video_id": "b", "outcome": "done"},
+            {"video_id": "a", "outcome": "up_to_date"},
+            {"video_id": "c", "outcome": "failed"},
+        ],
+    }
+    merged = merge_reports([batch, None], "captioned")
+    assert merged["captioned"] == ["a", "b"] and merged["failed"] == ["c"]
+    assert merged["counts"]["batches_lost"] == 1
+    agg = merge_reports(
+        [
+            {
+                "stage": "aggregate",
+                "videos": [
+                    {"video_id": "a", "outcome": "done", "nodes": 3, "invalid": 1, "errors": 0}
+                ],
+            },
+            None,
+        ],
+        "annotated",
+        sums=("nodes", "invalid", "errors"),
     )
     assert agg["annotated"] == ["a"] and agg["counts"] == {
         "nodes": 3,
         "invalid": 1,
         "errors": 0,
         "batches_lost": 1,
+        "done": 1,
     }
 
 
 def test_opinion_reports_sum_counts_over_sources():
-    from actionlens.opinions.run import merge_opinion_reports
+    def line(vid, outcome, asked, invalid, errors):
+        return {"video_id": vid, "outcome": outcome, "asked": asked, "invalid": invalid} | {
+            "errors": errors
+        }
 
     report = {
-        "opined": ["b", "a"],
-        "failed": ["c"],
         "sources": [
-            {"nodes": 4, "videos": [{"invalid": 1, "errors": 0}, {"invalid": 0, "errors": 2}]},
-            {"nodes": 4, "videos": [{"invalid": 0, "errors": 1}]},
+            {"videos": [line("b", "done", 2, 1, 0), line("c", "failed", 2, 0, 2)]},
+            {"videos": [line("a", "done", 4, 0, 1)]},
         ],
     }
-    merged = merge_opinion_reports([report, None, {"opined": ["a"], "failed": []}])
+    later = {"sources": [{"videos": [line("a", "up_to_date", 0, 0, 0)]}]}
+    merged = merge_reports(
+        [report, None, later], "opined", sums=("asked", "invalid", "errors"), parts="sources"
+    )
     assert merged == {
         "opined": ["a", "b"],
         "failed": ["c"],
-        "counts": {"nodes": 8, "invalid": 1, "errors": 3, "batches_lost": 1},
+        "counts": {
+            "asked": 8,
+            "invalid": 1,
+            "errors": 3,
+            "batches_lost": 1,
+            "done": 2,
+            "failed": 1,
+            "up_to_date": 1,
+        },
     }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionlens.caption.frames import FrameRequest, decode_at, middle_time, segment_times
 from actionlens.caption.run import frame_requests, node_frames
+from actionlens.media.frames import FrameRequest, decode_at, middle_time, segment_times
 from actionlens.synthetic import Scene, render_clip
 from actionlens.tree import build_tree
 
@@ -89,7 +89,7 @@ def test_a_late_first_frame_seeks_and_still_gets_the_right_frames(clip):
 
 def test_passes_bound_the_frames_held_and_keep_every_node_once():
     from actionlens.caption.fixtures import tree_docs
-    from actionlens.caption.run import frame_passes
+    from actionlens.media.frames import frame_passes
 
     tree = build_tree("vid", "s", tree_docs("vid", 90.0))
     nodes = list(tree.depth_first())

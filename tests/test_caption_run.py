@@ -61,7 +61,7 @@ def test_endpoint_model_gets_32_frames_per_node_and_the_middle_frame_of_leaves(s
         assert srv.problems == []
         assert sorted(count_images(b) for b in srv.requests) == [1] * 4 + [32] * 7
         assert all(b["max_tokens"] == 1024 for b in srv.requests)
-    assert result.status == "captioned" and result.captioned == 7
+    assert result.outcome == "done" and result.captioned == 7
     key = source_key("Qwen/Qwen3-VL-4B-Instruct")
     assert "." not in key
     leaf = stored[NODES].find_one({"start": 8.0, "end": 12.0})["captions"][key]
@@ -73,7 +73,7 @@ def test_rerun_captions_only_stale_nodes(settings, stored, monkeypatch):
     model = load_model(settings.models.captioner, settings.models)
     captioner = caption_run.Captioner(settings, model, db=stored)
     assert captioner.one(VID).captioned == 7
-    assert captioner.one(VID).status == "up_to_date"
+    assert captioner.one(VID).outcome == "up_to_date"
     key = source_key(model.model_id)
     stored[NODES].update_one({"start": 5.0, "end": 6.5}, {"$unset": {f"captions.{key}": 1}})
     assert captioner.one(VID).captioned == 1
@@ -106,6 +106,22 @@ def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tm
     assert leaf["frame"]["usage"]["prompt_tokens"] > 0
 
 
+def test_tiny_molmo2_through_transformers_auto_captions_the_tree(settings, stored, tmp_path):
+    """Molmo2 as the captioner: `transformers-auto` is known without importing opinions."""
+    from actionlens.opinions.tiny import save_tiny_molmo2
+
+    weights = save_tiny_molmo2(tmp_path / "tiny-molmo2")
+    settings.models.device = "cpu"
+    settings.models.captioner = ModelSpec(
+        backend="transformers-auto", model_id="tiny/molmo2", weights=str(weights), max_new_tokens=4
+    )
+    report = caption_run.caption_batch(settings, [VID]).as_dict()
+    assert report["captioned"] == [VID] and report["baseline"] is False
+    leaf = stored[NODES].find_one({"start": 8.0, "end": 12.0})["captions"]["tiny__molmo2"]
+    assert leaf["status"] == "ok" and leaf["backend"] == "transformers-auto"
+    assert leaf["video"]["usage"]["prompt_tokens"] > 32  # the frames became vision tokens
+
+
 def test_several_frame_passes_caption_every_node_once(settings, stored, monkeypatch):
     monkeypatch.setattr(caption_run, "MAX_FRAMES_PER_PASS", 40)  # one node per pass
     with LoopbackServer(lambda body: f"caption {count_images(body)}") as srv:
@@ -114,5 +130,5 @@ def test_several_frame_passes_caption_every_node_once(settings, stored, monkeypa
         model = load_model(settings.models.captioner, settings.models)
         result = caption_run.Captioner(settings, model, db=stored).one(VID)
         assert len(srv.requests) == 7 + 4
-    assert (result.status, result.captioned, result.failed) == ("captioned", 7, 0)
+    assert (result.outcome, result.captioned, result.failed) == ("done", 7, 0)
     assert stored[NODES].count_documents({"captions.vlm.status": "ok"}) == 7

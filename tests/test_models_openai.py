@@ -91,11 +91,17 @@ def test_requests_overlap_up_to_the_concurrency_limit():
     assert elapsed < 0.2 * 8 * 0.6
 
 
-@pytest.mark.parametrize("name", ["transcript", "extractive", "openai", "transformers"])
+@pytest.mark.parametrize("name", ["transcript", "extractive", "openai", "qwen3vl"])
 def test_backends_are_registered_by_name(name):
     from actionlens.models.registry import backend_class
 
     assert backend_class(name).backend == name
+
+
+def test_the_qwen3vl_backends_old_name_still_loads_it():
+    from actionlens.models.registry import backend_class
+
+    assert backend_class("transformers") is backend_class("qwen3vl")
 
 
 def test_unknown_backend_names_the_known_ones():

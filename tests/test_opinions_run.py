@@ -14,6 +14,7 @@ from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.synthetic import Scene, render_clip
+from actionlens.tree import annotated_video_ids
 
 pytestmark = pytest.mark.integration  # mongod, a bucket folder and HTTP on loopback
 
@@ -171,4 +172,4 @@ def test_all_annotated_lists_videos_with_annotations_from_others_only(settings, 
     stored[NODES].insert_many(
         [{**d, "annotations": {"qwen3vl": ANSWER}} for d in small_tree("onlyOpinion")]
     )
-    assert op.annotated_video_ids(stored, {"qwen3vl", "molmo2"}) == [VID]
+    assert annotated_video_ids(stored, {"qwen3vl", "molmo2"}) == [VID]

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from actionlens.acquire.run import clip_key
+from actionlens.runtime import merge_reports
 from actionlens.segment import store
-from actionlens.segment.run import Segmenter, merge_reports, plan_batches
+from actionlens.segment.run import Segmenter, plan_batches
 from actionlens.settings import environment_for
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.store.storage import open_bucket
+from actionlens.store.storage import clip_key, open_bucket
 from actionlens.synthetic import Scene, audio_only_clip, render_clip
 
 pytestmark = pytest.mark.integration
@@ -57,9 +57,9 @@ def stored(settings, db, media):
 
 def test_batch_builds_trees_and_records_stages(settings, db, stored):
     report = Segmenter(settings, db=db, bucket=stored).run([GOOD, SHORT])
-    assert [o.state for o in report.outcomes] == ["done", "done"]
+    assert [o.outcome for o in report.videos] == ["done", "done"]
     nodes = list(db[NODES].find({"video_id": GOOD}).sort([("order", 1)]))
-    assert len(nodes) == report.outcomes[0].nodes > 1
+    assert len(nodes) == report.videos[0].nodes > 1
     root = nodes[0]
     assert root["parent_id"] is None and root["level"] == 0 and root["start"] == 0.0
     assert root["end"] == pytest.approx(6.0, abs=0.05)
@@ -82,9 +82,11 @@ def test_batch_builds_trees_and_records_stages(settings, db, stored):
 
 def test_clip_without_video_stream_fails_and_the_batch_goes_on(settings, db, stored):
     report = Segmenter(settings, db=db, bucket=stored).run([AUDIO, GOOD])
-    bad, good = report.outcomes
-    assert bad.state == "failed" and "[audioonly01]" in bad.error and "no video stream" in bad.error
-    assert good.state == "done"
+    bad, good = report.videos
+    assert (
+        bad.outcome == "failed" and "[audioonly01]" in bad.error and "no video stream" in bad.error
+    )
+    assert good.outcome == "done"
     stage = db[VIDEOS].find_one({"_id": AUDIO})["stages"]["segment"]
     assert stage["state"] == "failed" and "no video stream" in stage["error"]
     assert stage["retryable"] is False and stage["attempts"] == 1
@@ -93,7 +95,7 @@ def test_clip_without_video_stream_fails_and_the_batch_goes_on(settings, db, sto
 
 def test_rerun_replaces_the_tree_without_duplicates_and_keeps_captions(settings, db, stored):
     seg = Segmenter(settings, db=db, bucket=stored)
-    first = seg.run([GOOD]).outcomes[0]
+    first = seg.run([GOOD]).videos[0]
     ids = sorted(d["_id"] for d in db[NODES].find({"video_id": GOOD}))
     db[NODES].update_one({"_id": ids[0]}, {"$set": {"captions.ours": "a caption"}})
     # A stale node of the same tree version (e.g. from an older decode) must disappear.
@@ -108,9 +110,9 @@ def test_rerun_replaces_the_tree_without_duplicates_and_keeps_captions(settings,
             "frames": [0, 1],
         }
     )
-    assert seg.run([GOOD]).outcomes[0].state == "skipped", "up to date: not recomputed"
-    again = seg.run([GOOD], force=True).outcomes[0]
-    assert again.state == "done" and again.nodes == first.nodes
+    assert seg.run([GOOD]).videos[0].outcome == "up_to_date", "up to date: not recomputed"
+    again = seg.run([GOOD], force=True).videos[0]
+    assert again.outcome == "done" and again.nodes == first.nodes
     assert sorted(d["_id"] for d in db[NODES].find({"video_id": GOOD})) == ids
     assert db[NODES].find_one({"_id": ids[0]})["captions"]["ours"] == "a caption"
 
@@ -120,9 +122,9 @@ def test_unknown_and_unstored_videos_are_reported_not_fatal(settings, db, stored
     report = Segmenter(settings, db=db, bucket=stored).run(
         ["pendingvid1", "notinledger", "bad id!", GOOD]
     )
-    assert [o.state for o in report.outcomes] == ["skipped", "failed", "failed", "done"]
-    assert "acquire it first" in report.outcomes[0].error
-    assert "not in the ledger" in report.outcomes[1].error
+    assert [o.outcome for o in report.videos] == ["skipped", "failed", "failed", "done"]
+    assert "acquire it first" in report.videos[0].error
+    assert "not in the ledger" in report.videos[1].error
 
 
 def test_plan_takes_announced_ids_then_the_backlog(settings, db, stored):
@@ -133,20 +135,22 @@ def test_plan_takes_announced_ids_then_the_backlog(settings, db, stored):
     merged = merge_reports(
         [
             {
-                "segmenter": "pixels",
+                "stage": "segment",
                 "version": "v",
-                "outcomes": [
-                    {"video_id": GOOD, "state": "done", "nodes": 5},
-                    {"video_id": SHORT, "state": "skipped", "nodes": 1},
-                    {"video_id": AUDIO, "state": "failed"},
+                "videos": [
+                    {"video_id": GOOD, "outcome": "done", "nodes": 5},
+                    {"video_id": SHORT, "outcome": "up_to_date", "nodes": 1},
+                    {"video_id": AUDIO, "outcome": "failed"},
                 ],
             },
             None,
-        ]
+        ],
+        "segmented",
     )
     assert merged == {
         "segmented": [GOOD, SHORT],
-        "counts": {"done": 1, "skipped": 1, "failed": 1, "batch_lost": 1},
+        "failed": [AUDIO],
+        "counts": {"done": 1, "up_to_date": 1, "failed": 1, "batches_lost": 1},
     }
 
 
@@ -231,7 +235,7 @@ def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(result.read_text())
-    assert [o["state"] for o in report["outcomes"]] == ["done", "failed"]
+    assert [o["outcome"] for o in report["videos"]] == ["done", "failed"]
     out = tmp_path / "tree.json"
     done = subprocess.run(
         [sys.executable, "-m", "actionlens", "export-tree", "--video", GOOD, "--out", str(out)],
@@ -241,7 +245,7 @@ def test_segment_command_runs_end_to_end(settings, db, stored, tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(json.loads(out.read_text())["nodes"]) == report["outcomes"][0]["nodes"]
+    assert len(json.loads(out.read_text())["nodes"]) == report["videos"][0]["nodes"]
 
 
 def test_vjepa2_backend_segments_a_stored_clip(settings, db, stored):
@@ -256,7 +260,7 @@ def test_vjepa2_backend_segments_a_stored_clip(settings, db, stored):
     settings.segment.device = "cpu"
     embedder = VJEPA2Embedder(settings.segment, model=VJEPA2Model(tiny_vjepa2_config()))
     report = Segmenter(settings, db=db, bucket=stored, embedder=embedder).run([GOOD, SHORT])
-    assert [o.state for o in report.outcomes] == ["done", "done"]
+    assert [o.outcome for o in report.videos] == ["done", "done"]
     assert report.segmenter == "vjepa2" and report.version.startswith("vjepa2:")
     assert (
         db[NODES].count_documents(
@@ -270,7 +274,7 @@ def test_clip_uris_outside_the_bucket_are_refused():
     from types import SimpleNamespace
 
     from actionlens.errors import InputError
-    from actionlens.segment.run import bucket_key
+    from actionlens.store.storage import bucket_key
 
     gcs = SimpleNamespace(uri="gs://clips-bucket/prod")
     assert (

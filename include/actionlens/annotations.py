@@ -222,6 +222,32 @@ class Outcome:
         return doc
 
 
+# field name → path inside an annotation {summary: {brief, detailed}, action: {…}}
+FIELDS: dict[str, tuple[str, str]] = {
+    "summary_brief": ("summary", "brief"),
+    "summary_detailed": ("summary", "detailed"),
+    "action_brief": ("action", "brief"),
+    "action_detailed": ("action", "detailed"),
+    "action_actor": ("action", "actor"),
+}
+
+
+def field_text(annotation: dict, field: str) -> str:
+    group, key = FIELDS[field]
+    value = (annotation.get(group) or {}).get(key)
+    return "" if value is None else str(value)
+
+
+def usable(annotation: dict | None) -> bool:
+    """An annotation with answers; a failed opinion (status "failed", only its raw text)
+    is absent, not a disagreement."""
+    return (
+        bool(annotation)
+        and annotation.get("status") != "failed"
+        and ("summary" in annotation or "action" in annotation)
+    )
+
+
 def fold_reports(
     reports: Sequence[dict | None],
     ids_key: str,

@@ -30,6 +30,9 @@ COMMAND_MODULES = (
     "actionlens.warehouse.commands",
     "actionlens.publish.commands",
     "actionlens.opinions.commands",
+    "actionlens.lenses.commands",
+    "actionlens.dashboard.commands",
+    "actionlens.bench.commands",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -50,6 +53,21 @@ def command(name: str, help: str, arguments: Arguments | None = None):
 def video_ids(value: str) -> list[str]:
     """Parse `--videos a,b,c` (each id is validated where it is used)."""
     return [v for v in (s.strip() for s in value.split(",")) if v]
+
+
+def names(value: str) -> list[str]:
+    """Parse `--lenses a,b` / `--sources a,b`."""
+    return [v for v in (s.strip() for s in value.split(",")) if v]
+
+
+def annotated_or_listed(value: str, settings) -> list[str]:
+    """`--videos a,b` or `--videos all` (every video with an annotated node)."""
+    if value.strip().lower() != "all":
+        return video_ids(value)
+    from actionlens.store.mongo import connect
+    from actionlens.tree import annotated_video_ids
+
+    return annotated_video_ids(connect(settings), {s.source for s in settings.opinions.sources})
 
 
 def build_parser() -> argparse.ArgumentParser:

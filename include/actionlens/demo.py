@@ -8,7 +8,6 @@ Airflow (`airflow dags test`) in pipeline order, and prints what each stage stor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from actionlens.airflow_env import airflow_environment
 from actionlens.media import ffmpeg_binary
 from actionlens.serve import StaticServer
-from actionlens.settings import REPO_ROOT
+from actionlens.settings import REPO_ROOT, child_environment
 from actionlens.synthetic import make_source
 
 # In pipeline order; each is skipped if its DAG file is not there.
@@ -65,25 +64,26 @@ def main() -> int:
         else None
     )
     with StaticServer(source_dir / "videos") as server:
-        env = {
-            **os.environ,
-            **airflow_environment(home / "airflow"),
-            "ACTIONLENS_HOME": str(home),
-            "ACTIONLENS_BUCKET": str(home / "bucket"),
-            "ACTIONLENS_DUCKDB_PATH": str(home / "warehouse.duckdb"),
-            "ACTIONLENS_ACQUIRE__MANIFEST": str(source_dir / "HowTo100M_v1.csv"),
-            "ACTIONLENS_ACQUIRE__TASK_IDS": str(source_dir / "task_ids.csv"),
-            "ACTIONLENS_ACQUIRE__TRANSCRIPTS": str(source_dir / "raw_caption.json"),
-            "ACTIONLENS_ACQUIRE__URL_TEMPLATE": server.url + "/{video_id}.mp4",
-            "ACTIONLENS_ACQUIRE__BATCH_SIZE": "2",
-            "HF_HUB_OFFLINE": "1",
-            # No Action100M reference here: the labels under test are our own stage 3
-            # (`ours`), checked against the two second opinions.
-            "ACTIONLENS_AGREEMENT__REFERENCE_SOURCE": "ours",
-            "ACTIONLENS_AGREEMENT__PAIRS": json.dumps(
-                [["ours", "qwen3vl"], ["ours", "molmo2"], ["qwen3vl", "molmo2"]]
-            ),
-        }
+        env = child_environment(
+            airflow_environment(home / "airflow"),
+            {
+                "ACTIONLENS_HOME": str(home),
+                "ACTIONLENS_BUCKET": str(home / "bucket"),
+                "ACTIONLENS_DUCKDB_PATH": str(home / "warehouse.duckdb"),
+                "ACTIONLENS_ACQUIRE__MANIFEST": str(source_dir / "HowTo100M_v1.csv"),
+                "ACTIONLENS_ACQUIRE__TASK_IDS": str(source_dir / "task_ids.csv"),
+                "ACTIONLENS_ACQUIRE__TRANSCRIPTS": str(source_dir / "raw_caption.json"),
+                "ACTIONLENS_ACQUIRE__URL_TEMPLATE": server.url + "/{video_id}.mp4",
+                "ACTIONLENS_ACQUIRE__BATCH_SIZE": "2",
+                "HF_HUB_OFFLINE": "1",
+                # No Action100M reference here: the labels under test are our own stage 3
+                # (`ours`), checked against the two second opinions.
+                "ACTIONLENS_AGREEMENT__REFERENCE_SOURCE": "ours",
+                "ACTIONLENS_AGREEMENT__PAIRS": json.dumps(
+                    [["ours", "qwen3vl"], ["ours", "molmo2"], ["qwen3vl", "molmo2"]]
+                ),
+            },
+        )
         airflow = [sys.executable, "-m", "airflow"]
         print("migrating the Airflow metadata database ...", flush=True)
         if _run([*airflow, "db", "migrate"], env, logs / "db-migrate.log"):

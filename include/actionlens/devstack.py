@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from actionlens.airflow_env import airflow_environment
-from actionlens.settings import get_settings
+from actionlens.settings import child_environment, get_settings
 from actionlens.store.embedded import EmbeddedMongo
 
 
@@ -24,7 +24,7 @@ def up() -> int:
         or EmbeddedMongo(settings.home / "mongo", mongod_bin=settings.mongod_bin).start()
     )
     home = settings.home / "airflow"
-    env = {**os.environ, **airflow_environment(home), "ACTIONLENS_MONGO_URI": uri}
+    env = child_environment(airflow_environment(home), {"ACTIONLENS_MONGO_URI": uri})
     # `airflow standalone` starts its components as `airflow …` from PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     home.mkdir(parents=True, exist_ok=True)

@@ -28,12 +28,18 @@ class VideoError(ActionlensError):
 
 def video_failure(video_id: str, exc: BaseException, step: str) -> str:
     """The stored error text for one video's failure. Expected failures (VideoError) read
-    as they are; anything else is logged with its traceback, since it is a bug or an
-    outage rather than a bad video."""
+    as they are; the platform's other errors (a missing input, a setting) are logged as a
+    warning; anything else is logged with its traceback, since it is a bug or an outage
+    rather than a bad video."""
     if isinstance(exc, VideoError):
         return str(exc)
-    logging.getLogger(f"actionlens.{step}").exception("%s: unexpected error for %s", step, video_id)
-    return f"[{video_id}] {type(exc).__name__}: {exc}"
+    text = f"[{video_id}] {type(exc).__name__}: {exc}"
+    logger = logging.getLogger(f"actionlens.{step}")
+    if isinstance(exc, ActionlensError):
+        logger.warning("%s: %s", step, text)
+    else:
+        logger.exception("%s: unexpected error for %s", step, video_id)
+    return text
 
 
 class SourceUnavailable(VideoError):

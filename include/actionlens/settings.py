@@ -146,7 +146,11 @@ class SegmentSettings(BaseModel):
 class ModelSpec(BaseModel):
     """One model of a stage: a backend name (actionlens.models registry) and what it loads."""
 
-    backend: str  # transcript | extractive | openai | transformers
+    # A name in actionlens.models.registry.CHAT_MODELS: transcript | extractive | openai |
+    # qwen3vl | transformers-auto (Molmo2 and other AutoModelForImageTextToText checkpoints)
+    # | opinion-frames | opinion-transcript. `transformers` is the documented old name of
+    # `qwen3vl` (it runs Qwen3-VL only) and keeps working.
+    backend: str
     model_id: str
     endpoint: str | None = None  # None: models.endpoint (openai backend)
     weights: str | None = None  # local directory (transformers); None: models.weights_dir/model_id
@@ -320,4 +324,13 @@ def environment_for(settings: Settings) -> dict[str, str]:
             env[f"ACTIONLENS_{name.upper()}"] = json.dumps(value)
         else:
             env[f"ACTIONLENS_{name.upper()}"] = str(value)
+    return env
+
+
+def child_environment(*layers: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `layers` on top, for a child process: the one place
+    that copies the environment, so only this module reads it."""
+    env = dict(os.environ)
+    for layer in layers:
+        env.update(layer)
     return env

@@ -125,3 +125,21 @@ def caption_texts(node: TreeNode, source: str) -> tuple[str | None, str | None]:
     if entry is None and source == REFERENCE_VIDEO_SOURCE:
         return captions.get(REFERENCE_VIDEO_SOURCE), captions.get(REFERENCE_FRAME_SOURCE)
     return (entry or None) if isinstance(entry, str) else None, None
+
+
+def is_annotated(doc: dict[str, Any], opinion_sources: set[str]) -> bool:
+    """Has an annotation from anyone but the opinion models."""
+    return any(k not in opinion_sources for k in (doc.get("annotations") or {}))
+
+
+def annotated_video_ids(db, opinion_sources: set[str]) -> list[str]:
+    """Every video with at least one annotated node ("all annotated" in manual runs)."""
+    from actionlens.store.mongo import NODES
+
+    ids = set()
+    for doc in db[NODES].find(
+        {"annotations": {"$exists": True, "$ne": {}}}, {"video_id": 1, "annotations": 1}
+    ):
+        if is_annotated(doc, opinion_sources):
+            ids.add(doc["video_id"])
+    return sorted(ids)

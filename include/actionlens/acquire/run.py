@@ -33,7 +33,7 @@ from actionlens.progress import Progress
 from actionlens.records import AcquireOutcome, BatchReport, ClipFacts, VideoState, validate_video_id
 from actionlens.settings import Settings
 from actionlens.store.mongo import VIDEOS, connect
-from actionlens.store.storage import Bucket, open_bucket, sha256_file
+from actionlens.store.storage import Bucket, clip_key, open_bucket, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,6 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
     return result
 
 
-def clip_key(video_id: str) -> str:
-    return f"clips/{validate_video_id(video_id)}.mp4"
-
-
 class Acquirer:
     """Downloads, normalises, probes and stores videos; records every outcome."""
 
@@ -129,9 +125,7 @@ class Acquirer:
         self.settings = settings
         self.cfg = settings.acquire
         self.videos = (db if db is not None else connect(settings))[VIDEOS]
-        self.bucket = bucket or open_bucket(
-            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
-        )
+        self.bucket = bucket or open_bucket(settings)
         self.ffmpeg = ffmpeg_binary(settings.ffmpeg)
 
     def run(self, video_ids: list[str]) -> BatchReport:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from actionlens.aggregate import prompt as P
-from actionlens.annotations import Outcome, converse, fold_reports
+from actionlens.annotations import Outcome as Answer
+from actionlens.annotations import converse
 from actionlens.errors import InputError
 from actionlens.models import ChatModel, ChatRequest, load_model, source_key, user
-from actionlens.progress import Progress
+from actionlens.runtime import Outcome, Result, VideoStage
 from actionlens.settings import Settings
 from actionlens.tree import REFERENCE_VIDEO_SOURCE, Tree, TreeNode, caption_texts, load_tree
 
@@ -43,17 +43,6 @@ def input_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
-def is_stale(node: TreeNode, current: str, inputs: str | None = None) -> bool:
-    """No annotation yet, another model or prompt version, no answer last time, or (when
-    `inputs` is given) different inputs: captions or metadata changed since."""
-    stored = (node.doc.get("annotations") or {}).get(SOURCE)
-    if not isinstance(stored, dict):
-        return True
-    if stored.get("version") != current or stored.get("status") == "error":
-        return True
-    return inputs is not None and stored.get("input_hash") != inputs
-
-
 def caption_source(tree: Tree, preferred: str) -> str:
     """The configured captioner's source if the tree has its captions, else Action100M's."""
     for source in (preferred, REFERENCE_VIDEO_SOURCE):
@@ -65,21 +54,6 @@ def caption_source(tree: Tree, preferred: str) -> str:
 
 
 @dataclass
-class VideoAnnotations:
-    video_id: str
-    status: str  # "annotated" | "up_to_date" | "failed"
-    segmenter: str | None = None
-    eligible: int = 0
-    annotated: int = 0
-    invalid: int = 0
-    errors: int = 0
-    error: str | None = None
-    usage: dict[str, int] = field(
-        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0}
-    )
-
-
-@dataclass
 class _Job:
     tree: Tree
     node: TreeNode
@@ -87,19 +61,43 @@ class _Job:
     request: ChatRequest
 
 
-class Aggregator:
-    """Annotates the stale eligible nodes of a batch of videos with one loaded model."""
+def _counts() -> dict[str, Any]:
+    """A video's facts: nodes asked now and how their answers came out."""
+    return {
+        "segmenter": None,
+        "eligible": 0,
+        "nodes": 0,
+        "annotated": 0,
+        "invalid": 0,
+        "errors": 0,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
+
+
+class Aggregator(VideoStage):
+    """Annotates the stale eligible nodes of a batch of videos with one loaded model: all
+    conversations advance together (one batch of requests per turn)."""
+
+    name = STAGE
+    ready_key = "annotated"
+    batched = True
 
     def __init__(
         self, settings: Settings, model: ChatModel, *, db=None, captions: str | None = None
     ):
-        from actionlens.store.mongo import connect
+        from actionlens.store.mongo import VIDEOS, connect
 
         self.settings = settings
         self.model = model
         self.db = db if db is not None else connect(settings)
+        self.ledger = self.db[VIDEOS]
         self.captions = captions or source_key(settings.models.captioner.model_id)
         self.max_new_tokens = settings.models.aggregator.max_new_tokens
+        self.needs_gpu = model.needs_gpu
+        self.segmenter: str | None = None
+        self.force = False
+        self._jobs: dict[str, list[_Job]] = {}
+        self._facts: dict[str, dict[str, Any]] = {}
 
     @property
     def version(self) -> str:
@@ -108,28 +106,48 @@ class Aggregator:
     def run(
         self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False
     ) -> dict[str, Any]:
-        from actionlens.records import validate_video_id
+        """The batch's result (JSON), with the annotated ids."""
+        self.segmenter, self.force = segmenter, force
+        return self.run_batch(video_ids).as_dict()
+
+    def setup(self) -> None:
+        self._jobs, self._facts = {}, {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": SOURCE,
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            "prompt_hash": P.prompt_hash(),
+            "version": self.version,
+            "nodes": sum(len(jobs) for jobs in self._jobs.values()),
+        }
+
+    def record(self, video_id: str, result: Result) -> dict[str, Any]:
+        facts = {**_counts(), **result.facts}
+        facts.pop("nodes")
+        return {
+            "source": SOURCE,
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            **facts,
+        }
+
+    def prepare(self, video_id: str) -> Result | None:
         from actionlens.store.mongo import VIDEOS
 
-        started = time.monotonic()
-        results: dict[str, VideoAnnotations] = {}
-        jobs: list[_Job] = []
-        for vid in video_ids:
-            try:
-                validate_video_id(vid)
-                tree = load_tree(self.db, vid, segmenter)
-                video = self.db[VIDEOS].find_one({"_id": vid}) or {}
-                mine = self.plan(tree, video, force=force)
-                results[vid] = VideoAnnotations(
-                    vid,
-                    "up_to_date" if not mine else "annotated",
-                    tree.segmenter,
-                    eligible=len(eligible(tree)),
-                )
-                jobs += mine
-            except Exception as exc:  # one video never stops the batch
-                log.warning("[%s] cannot aggregate: %s", vid, exc)
-                results[vid] = VideoAnnotations(vid, "failed", error=f"{type(exc).__name__}: {exc}")
+        tree = load_tree(self.db, video_id, self.segmenter)
+        video = self.db[VIDEOS].find_one({"_id": video_id}) or {}
+        jobs = self.plan(tree, video, force=self.force)
+        facts = {**_counts(), "segmenter": tree.segmenter, "eligible": len(eligible(tree))}
+        self._facts[video_id] = facts
+        if not jobs:
+            return Result(Outcome.UP_TO_DATE, facts=facts)
+        self._jobs[video_id] = jobs
+        return None
+
+    def process_batch(self, video_ids: list[str]) -> dict[str, Result]:
+        jobs = [j for vid in video_ids for j in self._jobs[vid]]
         log.info(
             "aggregate: %d nodes to annotate in %d videos with %s",
             len(jobs),
@@ -137,33 +155,25 @@ class Aggregator:
             self.version,
         )
         outcomes = converse(self.model, [j.request for j in jobs], [P.REVISION] * (P.ROUNDS - 1))
-        self.write(jobs, outcomes, results)
-        progress = Progress("aggregate", len(video_ids))
-        for r in results.values():
-            self._mark(r)
-            progress.advance(
-                r.status, f"{r.video_id} {r.annotated}/{r.eligible} nodes {r.error or ''}".strip()
-            )
-        return {
-            "source": SOURCE,
-            "model_id": self.model.model_id,
-            "baseline": self.model.baseline,
-            "prompt_hash": P.prompt_hash(),
-            "version": self.version,
-            "nodes": len(jobs),
-            "seconds": round(time.monotonic() - started, 3),
-            "videos": [r.__dict__ for r in results.values()],
-            "annotated": [r.video_id for r in results.values() if r.status != "failed"],
-            "failed": [r.video_id for r in results.values() if r.status == "failed"],
-        }
+        self.write(jobs, outcomes)
+        results = {}
+        for vid in video_ids:
+            facts = self._facts[vid]
+            error = None
+            if facts["errors"]:
+                error = f"{facts['errors']} nodes got no answer from the model"
+            elif facts["invalid"]:
+                error = f"{facts['invalid']} nodes stayed invalid after repair (raw text kept)"
+            results[vid] = Result(Outcome.DONE, error, facts)
+        return results
 
     def plan(self, tree: Tree, video: dict[str, Any], *, force: bool = False) -> list[_Job]:
         source = caption_source(tree, self.captions)
-        current = self.version
         jobs = []
         for node in eligible(tree):
             text = P.render_prompt(video, tree.root, node, source)
-            if not force and not is_stale(node, current, input_hash(text)):
+            stored = (node.doc.get("annotations") or {}).get(SOURCE)
+            if not force and not self.is_stale(stored, input_hash(text)):
                 continue
             request = ChatRequest(
                 [user(text)],
@@ -173,7 +183,7 @@ class Aggregator:
             jobs.append(_Job(tree, node, source, request))
         return jobs
 
-    def document(self, job: _Job, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    def document(self, job: _Job, outcome: Answer, now: datetime) -> dict[str, Any]:
         return outcome.document(
             self.model,
             prompt_hash=P.prompt_hash(),
@@ -183,9 +193,7 @@ class Aggregator:
             input_hash=input_hash(job.request.messages[0].text()),
         )
 
-    def write(
-        self, jobs: list[_Job], outcomes: list[Outcome], results: dict[str, VideoAnnotations]
-    ) -> None:
+    def write(self, jobs: list[_Job], outcomes: list[Answer]) -> None:
         from pymongo import UpdateOne
 
         from actionlens.store.mongo import NODES
@@ -199,45 +207,15 @@ class Aggregator:
                     {"$set": {f"annotations.{SOURCE}": self.document(job, outcome, now)}},
                 )
             )
-            r = results[job.tree.video_id]
-            r.annotated += outcome.status == "ok"
-            r.invalid += outcome.status == "invalid"
-            r.errors += outcome.status == "error"
-            r.usage["prompt_tokens"] += outcome.usage.prompt_tokens
-            r.usage["completion_tokens"] += outcome.usage.completion_tokens
+            facts = self._facts[job.tree.video_id]
+            facts["nodes"] += 1
+            facts["annotated"] += outcome.status == "ok"
+            facts["invalid"] += outcome.status == "invalid"
+            facts["errors"] += outcome.status == "error"
+            facts["usage"]["prompt_tokens"] += outcome.usage.prompt_tokens
+            facts["usage"]["completion_tokens"] += outcome.usage.completion_tokens
         if ops:
             self.db[NODES].bulk_write(ops, ordered=False)
-        for r in results.values():
-            if r.errors:
-                r.error = f"{r.errors} nodes got no answer from the model"
-            elif r.invalid:
-                r.error = f"{r.invalid} nodes stayed invalid after repair (raw text kept)"
-
-    def _mark(self, r: VideoAnnotations) -> None:
-        from actionlens.store.mongo import VIDEOS
-
-        self.db[VIDEOS].update_one(
-            {"_id": r.video_id},
-            {
-                "$set": {
-                    f"stages.{STAGE}": {
-                        "state": "failed" if r.status == "failed" else "done",
-                        "source": SOURCE,
-                        "model_id": self.model.model_id,
-                        "baseline": self.model.baseline,
-                        "version": self.version,
-                        "segmenter": r.segmenter,
-                        "eligible": r.eligible,
-                        "annotated": r.annotated,
-                        "invalid": r.invalid,
-                        "errors": r.errors,
-                        "error": r.error,
-                        "usage": r.usage,
-                        "at": datetime.now(UTC),
-                    }
-                }
-            },
-        )
 
 
 def aggregate_batch(
@@ -256,8 +234,3 @@ def aggregate_batch(
         )
     finally:
         model.close()
-
-
-def merge_aggregate_reports(reports: list[dict | None]) -> dict[str, Any]:
-    """Fold aggregate batch results (XComs; None for a batch that died) into ids and counts."""
-    return fold_reports(reports, "annotated")

@@ -18,22 +18,12 @@ from itertools import combinations
 from actionlens.agreement import SCORER_VERSION
 from actionlens.agreement.lexical import lexical_batch
 from actionlens.agreement.temporal import temporal_agreement
+from actionlens.annotations import FIELDS, field_text, usable
 from actionlens.records import validate_video_id
 from actionlens.settings import Settings
+from actionlens.store.mongo import SCORES, TEMPORAL_SCORES
 
 log = logging.getLogger(__name__)
-
-SCORES = "scores"
-TEMPORAL_SCORES = "temporal_scores"
-
-# field name → path inside an annotation {summary: {brief, detailed}, action: {…}}
-FIELDS: dict[str, tuple[str, str]] = {
-    "summary_brief": ("summary", "brief"),
-    "summary_detailed": ("summary", "detailed"),
-    "action_brief": ("action", "brief"),
-    "action_detailed": ("action", "detailed"),
-    "action_actor": ("action", "actor"),
-}
 
 
 @dataclass(frozen=True)
@@ -51,22 +41,6 @@ class TextPair:
     @property
     def row_id(self) -> str:
         return f"{self.node_id}|{self.field}|{self.source_a}|{self.source_b}"
-
-
-def field_text(annotation: dict, field: str) -> str:
-    group, key = FIELDS[field]
-    value = (annotation.get(group) or {}).get(key)
-    return "" if value is None else str(value)
-
-
-def usable(annotation: dict | None) -> bool:
-    """An annotation with answers; a failed opinion (status "failed", only its raw text)
-    is absent, not a disagreement."""
-    return (
-        bool(annotation)
-        and annotation.get("status") != "failed"
-        and ("summary" in annotation or "action" in annotation)
-    )
 
 
 def pairs_for_nodes(nodes: Iterable[dict], pairs: Sequence[tuple[str, str]]) -> list[TextPair]:

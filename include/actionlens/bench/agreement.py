@@ -153,7 +153,7 @@ def reference_lexical(a: str, b: str) -> float:
 
 def reference_semantic(a: str, b: str) -> float:
     """The naive way: load the model for this call and encode just this pair."""
-    from actionlens.agreement.semantic import load_sentence_model
+    from actionlens.models.text import load_sentence_model
 
     model = load_sentence_model()
     va, vb = model.encode([a.strip().casefold(), b.strip().casefold()], normalize_embeddings=True)
@@ -162,7 +162,8 @@ def reference_semantic(a: str, b: str) -> float:
 
 def bench_scoring(n_pairs: int, sample: int) -> dict:
     from actionlens.agreement.lexical import lexical_batch
-    from actionlens.agreement.semantic import Embedder, load_sentence_model
+    from actionlens.agreement.semantic import Embedder
+    from actionlens.models.text import load_sentence_model
     from actionlens.settings import AgreementSettings
 
     a, b = make_pairs(n_pairs)

@@ -59,7 +59,7 @@ def sentences(n: int, seed: int = 0) -> list[str]:
 
 
 def transcript_lens(n: int, batch_size: int, single: int) -> dict[str, Any]:
-    from actionlens.agreement.semantic import load_sentence_model
+    from actionlens.models.text import load_sentence_model
 
     model = load_sentence_model(None, "cpu")
     texts = sentences(n)

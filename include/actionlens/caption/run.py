@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from actionlens.caption.frames import (
+from actionlens.media.frames import (
     FRAME_SIZE,
     FRAMES_PER_SEGMENT,
+    MAX_FRAMES_PER_PASS,
     FrameRequest,
     decode_at,
+    frame_passes,
     middle_time,
     segment_times,
 )
@@ -35,7 +36,7 @@ from actionlens.models import (
     source_key,
     user,
 )
-from actionlens.progress import Progress
+from actionlens.runtime import Freshness, Outcome, Result, StageReport, VideoStage
 from actionlens.settings import Settings
 from actionlens.tree import Tree, TreeNode, load_tree
 
@@ -45,7 +46,6 @@ STAGE = "caption"
 IMAGE_PROMPT = "Describe this image in detail."
 VIDEO_PROMPT = "Describe this video in detail."
 PROMPT_VERSION = "caption-v1"  # bump when the prompts or the frame sampling change
-MAX_FRAMES_PER_PASS = 2048  # ~0.6 GB of 320x320 frames held at once
 
 
 @dataclass
@@ -106,30 +106,6 @@ def caption_requests(items: list[NodeFrames], transcript: list[dict], max_new_to
     return out
 
 
-def frame_passes(nodes: list[TreeNode], max_frames: int) -> list[list[TreeNode]]:
-    """Nodes in time order, cut into passes of at most `max_frames` frame requests each
-    (a node is never split; a node alone may exceed the budget)."""
-    passes: list[list[TreeNode]] = []
-    count = 0
-    for node in sorted(nodes, key=lambda n: (n.start, n.end)):
-        need = FRAMES_PER_SEGMENT + (1 if node.is_leaf else 0)
-        if not passes or count + need > max_frames:
-            passes.append([])
-            count = 0
-        passes[-1].append(node)
-        count += need
-    return passes
-
-
-def is_stale(node: TreeNode, source: str) -> bool:
-    entry = (node.doc.get("captions") or {}).get(source)
-    return not (
-        isinstance(entry, dict)
-        and entry.get("prompt_version") == PROMPT_VERSION
-        and entry.get("status") == "ok"
-    )
-
-
 def _entry(gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": gen.text,
@@ -141,90 +117,82 @@ def _entry(gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass
-class VideoCaptions:
-    video_id: str
-    status: str  # "captioned" | "up_to_date" | "failed"
-    segmenter: str | None = None
-    nodes: int = 0
-    captioned: int = 0
-    failed: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class CaptionReport:
-    source: str
-    model_id: str
-    baseline: bool
-    prompt_version: str = PROMPT_VERSION
-    videos: list[VideoCaptions] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "model_id": self.model_id,
-            "baseline": self.baseline,
-            "prompt_version": self.prompt_version,
-            "videos": [v.__dict__ for v in self.videos],
-            "captioned": [
-                v.video_id for v in self.videos if v.status in ("captioned", "up_to_date")
-            ],
-            "failed": [v.video_id for v in self.videos if v.status == "failed"],
-        }
-
-
-class Captioner:
+class Captioner(VideoStage):
     """Captions the stale nodes of one video's tree with one loaded model."""
 
-    def __init__(self, settings: Settings, model: ChatModel, *, db=None, bucket=None):
-        from actionlens.store.mongo import connect
+    name = STAGE
+    ready_key = "captioned"
+    # A node's caption is current when made under this prompt version and it succeeded.
+    freshness = Freshness(version_field="prompt_version", only=frozenset({"ok"}))
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: ChatModel,
+        *,
+        db=None,
+        bucket=None,
+        segmenter: str | None = None,
+        force: bool = False,
+    ):
+        from actionlens.store.mongo import VIDEOS, connect
         from actionlens.store.storage import open_bucket
 
         self.settings = settings
         self.model = model
         self.source = source_key(model.model_id)
         self.db = db if db is not None else connect(settings)
-        self.bucket = bucket or open_bucket(
-            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
-        )
+        self.bucket = bucket or open_bucket(settings)
         self.max_new_tokens = settings.models.captioner.max_new_tokens
+        self.needs_gpu = model.needs_gpu
         # Weight-free baselines read no pixels: skip decoding for them.
-        self.needs_frames = getattr(model, "needs_frames", True)
+        self.needs_frames = model.needs_frames
+        self.segmenter, self.force = segmenter, force
+        self.ledger = self.db[VIDEOS]
+
+    @property
+    def version(self) -> str:
+        return PROMPT_VERSION
 
     def run(
         self, video_ids: list[str], *, segmenter: str | None = None, force: bool = False
-    ) -> CaptionReport:
-        report = CaptionReport(self.source, self.model.model_id, self.model.baseline)
-        progress = Progress("caption", len(video_ids))
-        for vid in video_ids:
-            started = time.monotonic()
-            try:
-                result = self.one(vid, segmenter=segmenter, force=force)
-            except Exception as exc:  # one video never stops the batch
-                log.exception("[%s] captioning failed", vid)
-                result = VideoCaptions(vid, "failed", error=f"{type(exc).__name__}: {exc}")
-            result.seconds = round(time.monotonic() - started, 3)
-            self._mark(result)
-            report.videos.append(result)
-            progress.advance(
-                result.status, f"{vid} {result.captioned} nodes {result.error or ''}".strip()
-            )
-        return report
+    ) -> StageReport:
+        self.segmenter, self.force = segmenter, force
+        return self.run_batch(video_ids)
 
-    def one(
-        self, video_id: str, *, segmenter: str | None = None, force: bool = False
-    ) -> VideoCaptions:
-        from actionlens.records import validate_video_id
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            "prompt_version": PROMPT_VERSION,
+        }
+
+    def record(self, video_id: str, result: Result) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            "prompt_version": PROMPT_VERSION,
+            "segmenter": None,
+            "nodes": 0,
+            "captioned": 0,
+            "failed": 0,
+            **result.facts,
+        }
+
+    def process(self, video_id: str) -> Result:
         from actionlens.store.mongo import VIDEOS
 
-        validate_video_id(video_id)
-        tree = load_tree(self.db, video_id, segmenter)
-        stale = [n for n in tree.depth_first() if force or is_stale(n, self.source)]
-        result = VideoCaptions(video_id, "up_to_date", tree.segmenter, nodes=len(tree))
+        tree = load_tree(self.db, video_id, self.segmenter)
+        stale = [
+            n
+            for n in tree.depth_first()
+            if self.force or self.is_stale((n.doc.get("captions") or {}).get(self.source))
+        ]
+        facts = {"segmenter": tree.segmenter, "nodes": len(tree), "captioned": 0, "failed": 0}
         if not stale:
-            return result
+            return Result(Outcome.UP_TO_DATE, facts=facts)
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
         with tempfile.TemporaryDirectory(prefix="actionlens-caption-") as tmp:
@@ -235,16 +203,17 @@ class Captioner:
                 items = self._frames(clip, chunk)
                 asks = caption_requests(items, transcript, self.max_new_tokens)
                 gens = self.model.generate([r for _, _, r in asks])
-                self._write(tree, asks, gens, result)
+                self._write(tree, asks, gens, facts)
         # Partly captioned trees go on to aggregation; their failed nodes stay stale and
         # are retried by the next run. Only a tree with no caption at all fails here.
-        result.status = "failed" if result.captioned == 0 else "captioned"
-        if result.failed:
-            result.error = f"{result.failed} of {len(stale)} nodes got no caption"
-        return result
+        error = None
+        if facts["failed"]:
+            error = f"{facts['failed']} of {len(stale)} nodes got no caption"
+        outcome = Outcome.FAILED if facts["captioned"] == 0 else Outcome.DONE
+        return Result(outcome, error, facts)
 
     def _clip(self, tree: Tree, folder: Path) -> Path:
-        from actionlens.acquire.run import clip_key
+        from actionlens.store.storage import clip_key
 
         return self.bucket.download(clip_key(tree.video_id), folder / "clip.mp4")
 
@@ -261,7 +230,7 @@ class Captioner:
             ]
         return node_frames(clip, nodes)
 
-    def _write(self, tree: Tree, asks, gens: list[Generation], result: VideoCaptions) -> None:
+    def _write(self, tree: Tree, asks, gens: list[Generation], facts: dict[str, Any]) -> None:
         from pymongo import UpdateOne
 
         from actionlens.store.mongo import NODES
@@ -303,39 +272,13 @@ class Captioner:
         if ops:
             self.db[NODES].bulk_write(ops, ordered=False)
         failed = sum(1 for e in entries.values() if e["status"] != "ok")
-        result.failed += failed
-        result.captioned += len(entries) - failed
-
-    def _mark(self, result: VideoCaptions) -> None:
-        from actionlens.store.mongo import VIDEOS
-
-        self.db[VIDEOS].update_one(
-            {"_id": result.video_id},
-            {
-                "$set": {
-                    f"stages.{STAGE}": {
-                        "state": "done"
-                        if result.status in ("captioned", "up_to_date")
-                        else "failed",
-                        "source": self.source,
-                        "model_id": self.model.model_id,
-                        "baseline": self.model.baseline,
-                        "prompt_version": PROMPT_VERSION,
-                        "segmenter": result.segmenter,
-                        "nodes": result.nodes,
-                        "captioned": result.captioned,
-                        "failed": result.failed,
-                        "error": result.error,
-                        "at": datetime.now(UTC),
-                    }
-                }
-            },
-        )
+        facts["failed"] += failed
+        facts["captioned"] += len(entries) - failed
 
 
 def caption_batch(
     settings: Settings, video_ids: list[str], *, segmenter: str | None = None, force: bool = False
-) -> CaptionReport:
+) -> StageReport:
     """Load the configured captioner once and caption every video of the batch."""
     model = load_model(settings.models.captioner, settings.models)
     try:
@@ -348,21 +291,3 @@ def batch_arguments(video_ids: list[str], size: int) -> list[list[str]]:
     """One `--videos a,b,…` argument list per batch of at most `size` ids (order kept)."""
     ids = list(dict.fromkeys(video_ids))
     return [["--videos", ",".join(ids[i : i + size])] for i in range(0, len(ids), size)]
-
-
-def merge_caption_reports(reports: list[dict | None]) -> dict[str, Any]:
-    """Fold caption batch results (XComs; None for a batch that died) into ids and counts."""
-    captioned: list[str] = []
-    failed: list[str] = []
-    lost = 0
-    for report in reports:
-        if report is None:
-            lost += 1
-            continue
-        captioned += report.get("captioned") or []
-        failed += report.get("failed") or []
-    return {
-        "captioned": sorted(set(captioned)),
-        "failed": sorted(set(failed)),
-        "batches_lost": lost,
-    }

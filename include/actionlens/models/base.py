@@ -99,9 +99,11 @@ class ChatModel(Protocol):
     """A loaded model; `generate` answers every request, in order, never raising for one
     bad request (its Generation carries the error instead)."""
 
-    backend: str  # the registry name
+    backend: str  # the registry name the settings chose
     model_id: str
     baseline: bool  # True for weight-free stand-ins, recorded with every output
+    needs_gpu: bool  # runs best on an accelerator in its own pod (declared on the class)
+    needs_frames: bool  # reads pixels: stages decode frames only for these
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]: ...
 

@@ -12,7 +12,6 @@ import re
 from collections.abc import Sequence
 
 from actionlens.models.base import ChatRequest, Generation, Usage
-from actionlens.models.registry import register
 from actionlens.settings import ModelSettings, ModelSpec
 
 NA = "N/A"
@@ -34,11 +33,12 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-@register("transcript")
 class TranscriptCaptioner:
     """Captions a span with the ASR text that overlaps it (context: span, transcript)."""
 
+    backend = "transcript"
     baseline = True
+    needs_gpu = False
     needs_frames = False  # it reads no pixels, so stages skip decoding for it
 
     def __init__(self, spec: ModelSpec, models: ModelSettings | None = None):
@@ -88,12 +88,14 @@ def extractive_annotation(captions: Sequence[str], max_detailed_words: int = 120
     }
 
 
-@register("extractive")
 class ExtractiveAggregator:
     """Answers every turn of a conversation with the same extractive JSON
     (context: captions)."""
 
+    backend = "extractive"
     baseline = True
+    needs_gpu = False
+    needs_frames = False
 
     def __init__(self, spec: ModelSpec, models: ModelSettings | None = None):
         self.model_id = spec.model_id

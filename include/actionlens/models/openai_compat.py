@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from actionlens.models.base import ChatRequest, Generation, Image, Message, Usage, Video
-from actionlens.models.registry import register
 from actionlens.settings import ModelSettings, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -97,11 +96,13 @@ def parse_response(data: Any) -> Generation:
     )
 
 
-@register("openai")
 class OpenAIChat:
     """Chat completions over HTTP with bounded concurrency, timeouts and retries."""
 
+    backend = "openai"
     baseline = False
+    needs_gpu = False  # the endpoint holds the model
+    needs_frames = True
 
     def __init__(self, spec: ModelSpec, models: ModelSettings):
         self.model_id = spec.model_id

@@ -15,7 +15,6 @@ from typing import Any
 from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.models.base import ChatRequest, Generation, Image, Usage, Video
-from actionlens.models.registry import register
 from actionlens.settings import REPO_ROOT, ModelSettings, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -49,11 +48,13 @@ def hf_conversation(request: ChatRequest) -> tuple[list[dict], list[Any], list[V
     return messages, images, videos
 
 
-@register("transformers")
 class Qwen3VLChat:
     """Qwen3VLForConditionalGeneration + its processor, loaded once per process."""
 
+    backend = "qwen3vl"
     baseline = False
+    needs_gpu = True
+    needs_frames = True
 
     @staticmethod
     def model_class():
@@ -91,16 +92,20 @@ class Qwen3VLChat:
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
         out: list[Generation | None] = [None] * len(requests)
-        # Chunks share a max_new_tokens so no row is cut by another row's budget.
-        groups: dict[int, list[int]] = {}
+        groups: dict[object, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.max_new_tokens, []).append(i)
+            groups.setdefault(self.chunk_key(r), []).append(i)
         for order in groups.values():
             for k in range(0, len(order), self.batch_size):
                 chunk = order[k : k + self.batch_size]
                 for i, gen in zip(chunk, self._chunk([requests[i] for i in chunk]), strict=True):
                     out[i] = gen
         return [g for g in out if g is not None]
+
+    def chunk_key(self, request: ChatRequest) -> object:
+        """Requests batched together share this: a max_new_tokens, so no row is cut by
+        another row's budget."""
+        return request.max_new_tokens
 
     def close(self) -> None:
         import torch

@@ -1,56 +1,57 @@
-"""Backends registered by name, like transformers' Auto* classes: adding a backend is
-adding a class with `@register("name")`, and settings pick it by that name."""
+"""Chat-model backends by name, like transformers' Auto* classes: settings pick one by its
+name in `CHAT_MODELS`; its module is imported only when it is used, so a CPU baseline never
+imports torch and the HTTP client never imports transformers."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from actionlens.errors import ConfigurationError
+from actionlens.registry import Registry
 
 if TYPE_CHECKING:
     from actionlens.models.base import ChatModel
     from actionlens.settings import ModelSettings, ModelSpec
 
-# name -> module that defines it; modules are imported only when their backend is used,
-# so a CPU baseline never imports torch and the HTTP client never imports transformers.
-BACKEND_MODULES: dict[str, str] = {
-    "openai": "actionlens.models.openai_compat",
-    "transformers": "actionlens.models.qwen3vl",
-    "transcript": "actionlens.models.baselines",
-    "extractive": "actionlens.models.baselines",
-}
+CHAT_MODELS = Registry(
+    "chat model backend",
+    {
+        "openai": "actionlens.models.openai_compat:OpenAIChat",
+        "qwen3vl": "actionlens.models.qwen3vl:Qwen3VLChat",
+        "transformers-auto": "actionlens.models.auto:AutoVLMChat",
+        "transcript": "actionlens.models.baselines:TranscriptCaptioner",
+        "extractive": "actionlens.models.baselines:ExtractiveAggregator",
+        "opinion-frames": "actionlens.opinions.baseline:FramesOpinionBaseline",
+        "opinion-transcript": "actionlens.opinions.baseline:TranscriptOpinionBaseline",
+    },
+    # `transformers` was the Qwen3-VL backend's first name, though it runs Qwen3-VL only;
+    # settings that still say so keep working (documented in settings.ModelSpec).
+    aliases={"transformers": "qwen3vl"},
+    setting="backend",
+)
 
-Factory = Callable[["ModelSpec", "ModelSettings"], "ChatModel"]
-BACKENDS: dict[str, Factory] = {}
 
-
-def register(name: str, module: str | None = None):
-    """Class decorator: `cls(spec, models_settings)` builds the backend called `name`."""
+def register(name: str):
+    """Class decorator for a backend defined outside this package."""
 
     def wrap(cls):
         cls.backend = name
-        BACKENDS[name] = cls
-        if module:
-            BACKEND_MODULES.setdefault(name, module)
+        CHAT_MODELS.register(name, cls)
         return cls
 
     return wrap
 
 
-def backend_class(name: str) -> Factory:
-    if name not in BACKENDS and name in BACKEND_MODULES:
-        importlib.import_module(BACKEND_MODULES[name])
-    if name not in BACKENDS:
-        known = ", ".join(sorted(set(BACKEND_MODULES) | set(BACKENDS)))
-        raise ConfigurationError(f"model backend {name!r} is not registered (known: {known})")
-    return BACKENDS[name]
+def backend_class(name: str) -> type:
+    return CHAT_MODELS[name]
 
 
 def load_model(spec: ModelSpec, models: ModelSettings) -> ChatModel:
-    """Build the backend `spec.backend` for `spec.model_id` with the shared settings."""
-    return backend_class(spec.backend)(spec, models)
+    """Build the backend `spec.backend` for `spec.model_id` with the shared settings. The
+    model records the name the settings chose (an alias stays as written)."""
+    model = CHAT_MODELS.create(spec.backend, spec, models)
+    model.backend = spec.backend
+    return model
 
 
 def source_key(model_id: str) -> str:

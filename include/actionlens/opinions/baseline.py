@@ -16,7 +16,6 @@ import numpy as np
 
 from actionlens.models.base import ChatRequest, Generation, Usage, Video
 from actionlens.models.baselines import NA, first_sentence, overlapping_text
-from actionlens.models.registry import register
 from actionlens.settings import ModelSettings, ModelSpec
 
 # Named colours the mean frame colour is matched to (RGB).
@@ -60,6 +59,8 @@ def _video(request: ChatRequest) -> Video | None:
 
 class _OpinionBaseline:
     baseline = True
+    needs_gpu = False
+    needs_frames = True  # both read what the frames show
     lead = "frames"
 
     def __init__(self, spec: ModelSpec, models: ModelSettings | None = None):
@@ -94,15 +95,15 @@ class _OpinionBaseline:
         pass
 
 
-@register("opinion-frames", module=__name__)
 class FramesOpinionBaseline(_OpinionBaseline):
     """Leads with what the frames show (colour, light, motion), then the speech."""
 
+    backend = "opinion-frames"
     lead = "frames"
 
 
-@register("opinion-transcript", module=__name__)
 class TranscriptOpinionBaseline(_OpinionBaseline):
     """Leads with the speech overlapping the span, then what the frames show."""
 
+    backend = "opinion-transcript"
     lead = "transcript"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from actionlens.annotations import FIELD_GUIDE, SCHEMA_TEXT, repair_prompt
-from actionlens.caption.frames import FRAME_SIZE, FRAMES_PER_SEGMENT
+from actionlens.media.frames import FRAME_SIZE, FRAMES_PER_SEGMENT
 
 PROMPT_VERSION = "opinion-v2"  # bump when how inputs are presented changes (v2: shared field guide)
 

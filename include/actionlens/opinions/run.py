@@ -13,29 +13,29 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from actionlens.annotations import Outcome, converse, fold_reports
-from actionlens.caption.frames import (
+from actionlens.annotations import Outcome as Answer
+from actionlens.annotations import converse
+from actionlens.errors import InputError
+from actionlens.media.frames import (
     FRAME_SIZE,
     FRAMES_PER_SEGMENT,
+    MAX_FRAMES_PER_PASS,
     FrameRequest,
     decode_at,
+    frame_passes,
     segment_times,
 )
-from actionlens.caption.run import MAX_FRAMES_PER_PASS, frame_passes
-from actionlens.errors import InputError
 from actionlens.models import ChatModel, ChatRequest, Video, load_model, user
 from actionlens.opinions import prompt as P
-from actionlens.progress import Progress
+from actionlens.runtime import Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import OpinionSource, Settings
-from actionlens.tree import TreeNode
+from actionlens.tree import TreeNode, is_annotated
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +44,6 @@ STAGE = "opinions"
 
 def version(model_id: str) -> str:
     return f"{model_id}@{P.prompt_hash()}"
-
-
-def is_annotated(doc: dict[str, Any], opinion_sources: set[str]) -> bool:
-    """Has an annotation from anyone but the opinion models."""
-    return any(k not in opinion_sources for k in (doc.get("annotations") or {}))
-
-
-def is_stale(doc: dict[str, Any], source: str, current: str) -> bool:
-    stored = (doc.get("annotations") or {}).get(source)
-    if not isinstance(stored, dict):
-        return True
-    return stored.get("version") != current or stored.get("status") == "error"
-
-
-def annotated_video_ids(db, opinion_sources: set[str]) -> list[str]:
-    """Every video with at least one annotated node ("all annotated" in manual runs)."""
-    from actionlens.store.mongo import NODES
-
-    ids = set()
-    for doc in db[NODES].find(
-        {"annotations": {"$exists": True, "$ne": {}}}, {"video_id": 1, "annotations": 1}
-    ):
-        if is_annotated(doc, opinion_sources):
-            ids.add(doc["video_id"])
-    return sorted(ids)
 
 
 def _node(doc: dict[str, Any]) -> TreeNode:
@@ -82,27 +57,26 @@ def _node(doc: dict[str, Any]) -> TreeNode:
     )
 
 
-@dataclass
-class VideoOpinions:
-    video_id: str
-    status: str  # "opined" | "up_to_date" | "failed"
-    annotated_nodes: int = 0
-    asked: int = 0
-    ok: int = 0
-    invalid: int = 0
-    errors: int = 0
-    error: str | None = None
-    usage: dict[str, int] = field(
-        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0}
-    )
-    seconds: float = 0.0
+def _counts() -> dict[str, Any]:
+    """A video's facts: annotated nodes, those asked now and how the answers came out."""
+    return {
+        "annotated_nodes": 0,
+        "asked": 0,
+        "ok": 0,
+        "invalid": 0,
+        "errors": 0,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
 
 
-class OpinionRunner:
+class OpinionRunner(VideoStage):
     """Asks one loaded opinion model about the stale annotated nodes of a batch of videos."""
 
+    name = STAGE
+    ready_key = "opined"
+
     def __init__(self, settings: Settings, model: ChatModel, source: str, *, db=None, bucket=None):
-        from actionlens.store.mongo import connect
+        from actionlens.store.mongo import VIDEOS, connect
         from actionlens.store.storage import open_bucket
 
         self.settings = settings
@@ -110,35 +84,37 @@ class OpinionRunner:
         self.source = source
         self.opinion_sources = {s.source for s in settings.opinions.sources} | {source}
         self.db = db if db is not None else connect(settings)
-        self.bucket = bucket or open_bucket(
-            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
-        )
+        self.ledger = self.db[VIDEOS]
+        self.bucket = bucket or open_bucket(settings)
         self.max_new_tokens = next(
             (s.max_new_tokens for s in settings.opinions.sources if s.source == source), 1024
         )
+        self.needs_gpu = model.needs_gpu
+        self.needs_frames = model.needs_frames
+        self.force = False
+        self.asked = 0
 
     @property
     def version(self) -> str:
         return version(self.model.model_id)
 
+    def setup(self) -> None:
+        self.asked = 0  # nodes asked in this batch
+
+    @property
+    def label(self) -> str:
+        return f"opinions[{self.source}]"
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{STAGE}.{self.source}"
+
     def run(self, video_ids: list[str], *, force: bool = False) -> dict[str, Any]:
-        started = time.monotonic()
-        progress = Progress(f"opinions[{self.source}]", len(video_ids))
-        results = []
-        for vid in video_ids:
-            t0 = time.monotonic()
-            try:
-                result = self.one(vid, force=force)
-            except Exception as exc:  # one video never stops the batch
-                log.warning("[%s] no %s opinions: %s", vid, self.source, exc)
-                result = VideoOpinions(vid, "failed", error=f"{type(exc).__name__}: {exc}")
-            result.seconds = round(time.monotonic() - t0, 3)
-            self._mark(result)
-            results.append(result)
-            progress.advance(
-                result.status,
-                f"{vid} {result.ok}/{result.asked} nodes {result.error or ''}".strip(),
-            )
+        """The batch's result (JSON) for this source, with the opined ids."""
+        self.force = force
+        return self.run_batch(video_ids).as_dict()
+
+    def describe(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "model_id": self.model.model_id,
@@ -146,18 +122,20 @@ class OpinionRunner:
             "baseline": self.model.baseline,
             "prompt_hash": P.prompt_hash(),
             "version": self.version,
-            "nodes": sum(r.asked for r in results),
-            "seconds": round(time.monotonic() - started, 3),
-            "videos": [asdict(r) for r in results],
-            "opined": [r.video_id for r in results if r.status != "failed"],
-            "failed": [r.video_id for r in results if r.status == "failed"],
+            "nodes": self.asked,
         }
 
-    def one(self, video_id: str, *, force: bool = False) -> VideoOpinions:
-        from actionlens.records import validate_video_id
+    def record(self, video_id: str, result: Result) -> dict[str, Any]:
+        return {
+            "model_id": self.model.model_id,
+            "baseline": self.model.baseline,
+            **_counts(),
+            **result.facts,
+        }
+
+    def process(self, video_id: str) -> Result:
         from actionlens.store.mongo import NODES, VIDEOS
 
-        validate_video_id(video_id)
         docs = [
             d
             for d in self.db[NODES].find({"video_id": video_id})
@@ -167,21 +145,18 @@ class OpinionRunner:
             raise InputError(
                 f"[{video_id}] has no annotated node: run `aggregate` or import references first"
             )
-        current = self.version
-        stale = [_node(d) for d in docs if force or is_stale(d, self.source, current)]
-        result = VideoOpinions(
-            video_id, "up_to_date" if not stale else "opined", annotated_nodes=len(docs)
-        )
+        stale = [
+            _node(d)
+            for d in docs
+            if self.force or self.is_stale((d.get("annotations") or {}).get(self.source))
+        ]
+        facts = {**_counts(), "annotated_nodes": len(docs)}
         if not stale:
-            return result
+            return Result(Outcome.UP_TO_DATE, facts=facts)
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
         with tempfile.TemporaryDirectory(prefix="actionlens-opinions-") as tmp:
-            clip = (
-                self._clip(video_id, Path(tmp))
-                if getattr(self.model, "needs_frames", True)
-                else None
-            )
+            clip = self._clip(video_id, Path(tmp)) if self.needs_frames else None
             for chunk in frame_passes(stale, MAX_FRAMES_PER_PASS):
                 requests = [
                     ChatRequest(
@@ -191,17 +166,19 @@ class OpinionRunner:
                     )
                     for n, video in zip(chunk, self._frames(clip, chunk), strict=True)
                 ]
-                self._write(chunk, converse(self.model, requests), result)
-        if result.ok == 0:
-            result.status = "failed"
-        if result.errors:
-            result.error = f"{result.errors} of {result.asked} nodes got no answer from the model"
-        elif result.invalid:
-            result.error = f"{result.invalid} of {result.asked} nodes stayed invalid after repair (raw text kept)"
-        return result
+                self._write(chunk, converse(self.model, requests), facts)
+        error = None
+        if facts["errors"]:
+            error = f"{facts['errors']} of {facts['asked']} nodes got no answer from the model"
+        elif facts["invalid"]:
+            error = (
+                f"{facts['invalid']} of {facts['asked']} nodes stayed invalid after repair"
+                " (raw text kept)"
+            )
+        return Result(Outcome.FAILED if facts["ok"] == 0 else Outcome.DONE, error, facts)
 
     def _clip(self, video_id: str, folder: Path) -> Path:
-        from actionlens.acquire.run import clip_key
+        from actionlens.store.storage import clip_key
 
         try:
             return self.bucket.download(clip_key(video_id), folder / "clip.mp4")
@@ -225,7 +202,7 @@ class OpinionRunner:
             for i, ts in enumerate(times)
         ]
 
-    def document(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    def document(self, outcome: Answer, now: datetime) -> dict[str, Any]:
         return outcome.document(
             self.model,
             prompt_hash=P.prompt_hash(),
@@ -235,7 +212,7 @@ class OpinionRunner:
             size=FRAME_SIZE,
         )
 
-    def _write(self, nodes: list[TreeNode], outcomes: list[Outcome], result: VideoOpinions) -> None:
+    def _write(self, nodes: list[TreeNode], outcomes: list[Answer], facts: dict) -> None:
         from pymongo import UpdateOne
 
         from actionlens.store.mongo import NODES
@@ -249,46 +226,18 @@ class OpinionRunner:
         ]
         if ops:
             self.db[NODES].bulk_write(ops, ordered=False)
+        self.asked += len(outcomes)
         for o in outcomes:
-            result.asked += 1
-            result.ok += o.status == "ok"
-            result.invalid += o.status == "invalid"
-            result.errors += o.status == "error"
-            result.usage["prompt_tokens"] += o.usage.prompt_tokens
-            result.usage["completion_tokens"] += o.usage.completion_tokens
-
-    def _mark(self, r: VideoOpinions) -> None:
-        from actionlens.store.mongo import VIDEOS
-
-        self.db[VIDEOS].update_one(
-            {"_id": r.video_id},
-            {
-                "$set": {
-                    f"stages.{STAGE}.{self.source}": {
-                        "state": "failed" if r.status == "failed" else "done",
-                        "model_id": self.model.model_id,
-                        "baseline": self.model.baseline,
-                        "version": self.version,
-                        "annotated_nodes": r.annotated_nodes,
-                        "asked": r.asked,
-                        "ok": r.ok,
-                        "invalid": r.invalid,
-                        "errors": r.errors,
-                        "error": r.error,
-                        "usage": r.usage,
-                        "at": datetime.now(UTC),
-                    }
-                }
-            },
-        )
+            facts["asked"] += 1
+            facts["ok"] += o.status == "ok"
+            facts["invalid"] += o.status == "invalid"
+            facts["errors"] += o.status == "error"
+            facts["usage"]["prompt_tokens"] += o.usage.prompt_tokens
+            facts["usage"]["completion_tokens"] += o.usage.completion_tokens
 
 
 def load_opinion_model(spec: OpinionSource, settings: Settings) -> ChatModel:
-    """The backend of one opinion source (the weight-free baselines registered first)."""
-    # Registers the opinion-frames / opinion-transcript baselines and transformers-auto.
-    import actionlens.opinions.auto  # noqa: F401
-    import actionlens.opinions.baseline  # noqa: F401
-
+    """The backend of one opinion source."""
     return load_model(spec, settings.models)
 
 
@@ -311,11 +260,5 @@ def opinions_batch(
             reports.append(OpinionRunner(settings, model, spec.source).run(video_ids, force=force))
         finally:
             model.close()
-    failed = sorted({v for r in reports for v in r["failed"]})
-    opined = sorted({v for r in reports for v in r["opined"]} - set(failed))
-    return {"sources": reports, "opined": opined, "failed": failed}
-
-
-def merge_opinion_reports(reports: list[dict | None]) -> dict[str, Any]:
-    """Fold opinions batch results (XComs; None for a batch that died) into ids and counts."""
-    return fold_reports(reports, "opined", parts=lambda report: report.get("sources") or [])
+    batch = {"sources": reports}
+    return {**batch, **merge_reports([batch], OpinionRunner.ready_key, parts="sources")}

@@ -47,7 +47,8 @@ def save_tiny_molmo2(path: Path, seed: int = 0) -> Path:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     size = {"height": 56, "width": 56}  # 4x4 patches of 14 px
     processor = Molmo2Processor(
-        image_processor=Molmo2ImageProcessor(size=size, max_crops=2),
+        # margins of one patch a side: the default four would leave a 4-patch crop no window
+        image_processor=Molmo2ImageProcessor(size=size, max_crops=2, overlap_margins=[1, 1]),
         video_processor=Molmo2VideoProcessor(size=size, num_frames=32),
         tokenizer=tokenizer,
         chat_template=CHAT_TEMPLATE,

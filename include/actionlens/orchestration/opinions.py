@@ -50,9 +50,9 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
     def plan(params=None, triggering_asset_events=None) -> list[list[str]]:
         """Requested videos that have annotated nodes, in batches (`opinions.batch_videos`)."""
         from actionlens.caption.run import batch_arguments
-        from actionlens.opinions.run import annotated_video_ids
         from actionlens.settings import get_settings
         from actionlens.store.mongo import connect
+        from actionlens.tree import annotated_video_ids
 
         s = get_settings()
         annotated = annotated_video_ids(connect(s), {o.source for o in s.opinions.sources})
@@ -83,9 +83,11 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
         """Announce the videos with new or current opinions (skipped when there are none)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from actionlens.opinions.run import merge_opinion_reports
+        from actionlens.runtime import merge_reports
 
-        summary = merge_opinion_reports(list(reports or []))
+        summary = merge_reports(
+            list(reports or []), "opined", sums=("asked", "invalid", "errors"), parts="sources"
+        )
         if not summary["opined"]:
             raise AirflowSkipException(f"no video got opinions: {summary['counts']}")
         outlet_events[OPINIONS].extra = {"video_ids": summary["opined"]}

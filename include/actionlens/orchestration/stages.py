@@ -45,10 +45,11 @@ def caption_and_aggregate(trees: Any, *, settings: Settings | None = None) -> An
     @task(trigger_rule="all_done")
     def plan_aggregate(reports) -> list[list[str]]:
         """Videos whose captions are in place, in batches."""
-        from actionlens.caption.run import batch_arguments, merge_caption_reports
+        from actionlens.caption.run import batch_arguments
+        from actionlens.runtime import merge_reports
         from actionlens.settings import get_settings
 
-        merged = merge_caption_reports(list(reports or []))
+        merged = merge_reports(list(reports or []), "captioned")
         return batch_arguments(merged["captioned"], get_settings().models.batch_videos)
 
     annotated = heavy_step(
@@ -60,9 +61,11 @@ def caption_and_aggregate(trees: Any, *, settings: Settings | None = None) -> An
         """Announce the annotated videos (skipped when there are none)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from actionlens.aggregate.run import merge_aggregate_reports
+        from actionlens.runtime import merge_reports
 
-        summary = merge_aggregate_reports(list(reports or []))
+        summary = merge_reports(
+            list(reports or []), "annotated", sums=("nodes", "invalid", "errors")
+        )
         if not summary["annotated"]:
             raise AirflowSkipException(f"no video annotated: {summary['counts']}")
         outlet_events[ANNOTATIONS].extra = {"video_ids": summary["annotated"]}

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from actionlens.agreement.score import FIELDS, SCORES, field_text, usable
-from actionlens.annotations import NA, normalise_na
+from actionlens.annotations import FIELDS, NA, field_text, normalise_na, usable
 from actionlens.records import transcript_text
 from actionlens.settings import Settings
+from actionlens.store.mongo import SCORES
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0
@@ -139,7 +139,7 @@ def field_prefix(source: str) -> str:
 def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     """Replace the videos' samples in the dataset; returns counts."""
     from actionlens.store.mongo import NODES, VIDEOS, connect
-    from actionlens.warehouse.query import video_confidence
+    from actionlens.warehouse import video_confidence
 
     db = connect(settings)
     if video_ids is None:
@@ -244,8 +244,7 @@ def record_samples(
     """
     from datetime import UTC, datetime
 
-    from actionlens.warehouse.backends import open_warehouse
-    from actionlens.warehouse.tables import FIFTYONE_SAMPLES
+    from actionlens.warehouse import FIFTYONE_SAMPLES, open_warehouse
 
     if settings.warehouse not in ("duckdb", "postgres"):
         log.warning("warehouse %s: FiftyOne sample links not recorded", settings.warehouse)

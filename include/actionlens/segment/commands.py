@@ -20,9 +20,7 @@ def segment(args: argparse.Namespace) -> dict:
     from actionlens.segment.run import segment_batch
     from actionlens.settings import get_settings
 
-    return segment_batch(get_settings(), video_ids(args.videos), force=args.force).model_dump(
-        mode="json"
-    )
+    return segment_batch(get_settings(), video_ids(args.videos), force=args.force).as_dict()
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
@@ -59,20 +57,3 @@ def export_tree(args: argparse.Namespace) -> dict:
         Path(args.out).write_text(json.dumps(record, indent=1))
         return {"video_uid": args.video, "nodes": len(record["nodes"]), "out": args.out}
     return record
-
-
-def _bench_args(p: argparse.ArgumentParser) -> None:
-    from actionlens.bench.segment import add_arguments
-
-    add_arguments(p)
-
-
-@command(
-    "bench-segment",
-    "benchmark decoding, tree building and embedding (see actionlens.bench.segment)",
-    _bench_args,
-)
-def bench_segment(args: argparse.Namespace) -> dict:
-    from actionlens.bench.segment import run
-
-    return run(args)

@@ -1,6 +1,6 @@
 """Frame embedders behind one protocol, registered by name and chosen by settings.
 
-Adding a backend is adding a class with `@register("name")`; `make_embedder` looks it
+Adding a backend is adding a class and its line in `EMBEDDERS`; `make_embedder` looks it
 up. Each backend names the frame size it wants decoded and a `version` string that is
 stored with every node it produced (a baseline says so in its version).
 """
@@ -8,13 +8,14 @@ stored with every node it produced (a baseline says so in its version).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
+from actionlens.registry import Registry
 from actionlens.segment.decode import FrameSize
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Embedder(Protocol):
     """Turns a clip's sampled frames into one vector per frame."""
 
     name: str  # the registry name, e.g. "vjepa2"
+    needs_gpu: bool
+    needs_frames: bool
     version: str  # stored with the nodes: model, weights and parameters that shape output
     frame_size: FrameSize  # how the decoder must resize frames for this embedder
 
@@ -34,37 +37,30 @@ class Embedder(Protocol):
         """(n, d) float32, row k for the k-th frame; consumes `frames` once."""
 
 
-EMBEDDERS: dict[str, Callable[[SegmentSettings], Embedder]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a backend available as `segment.backend: <name>`."""
-
-    def wrap(cls):
-        cls.name = name
-        EMBEDDERS[name] = cls
-        return cls
-
-    return wrap
+EMBEDDERS = Registry(
+    "frame embedder",
+    {
+        "pixels": "actionlens.segment.embed:PixelEmbedder",
+        "vjepa2": "actionlens.segment.embed:VJEPA2Embedder",
+    },
+    setting="segment.backend",
+)
 
 
 def make_embedder(cfg: SegmentSettings) -> Embedder:
     """The backend `cfg.backend`, built (weights loaded) once per batch of videos."""
-    try:
-        factory = EMBEDDERS[cfg.backend]
-    except KeyError:
-        raise ConfigurationError(
-            f"segment.backend={cfg.backend!r} is not a known embedder; choose one of {sorted(EMBEDDERS)}"
-        ) from None
-    return factory(cfg)
+    return EMBEDDERS.create(cfg.backend, cfg)
 
 
-@register("pixels")
 class PixelEmbedder:
     """CPU baseline without weights: a colour thumbnail and colour histograms per frame.
 
     Deterministic and cheap; it finds cuts and colour changes, not actions.
     """
+
+    name = "pixels"
+    needs_gpu = False
+    needs_frames = True
 
     thumb = 8  # thumbnail side (pixels)
     bins = 8  # histogram bins per channel
@@ -115,7 +111,6 @@ def checkpoint_name(path: str) -> str:
     return parts[-1] if parts else "unknown"
 
 
-@register("vjepa2")
 class VJEPA2Embedder:
     """V-JEPA 2 vision encoder (transformers `get_vision_features`, no predictor).
 
@@ -123,6 +118,10 @@ class VJEPA2Embedder:
     tokens are averaged over space to one vector per tubelet, given to both frames of
     the tubelet, and each frame's vectors are averaged over all windows covering it.
     """
+
+    name = "vjepa2"
+    needs_gpu = True
+    needs_frames = True
 
     MEAN = (0.485, 0.456, 0.406)  # ImageNet, as the V-JEPA 2 video processor
     STD = (0.229, 0.224, 0.225)

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from actionlens.errors import InputError, video_failure
-from actionlens.progress import Progress
+from actionlens.errors import InputError
 from actionlens.records import validate_video_id
+from actionlens.runtime import Freshness, Outcome, Result, StageReport, VideoStage
 from actionlens.segment import store
 from actionlens.segment.decode import NoVideoStream, SampledFrames
 from actionlens.segment.embed import Embedder, make_embedder
+from actionlens.segment.store import STAGE
 from actionlens.segment.tree import Node, build_tree
 from actionlens.settings import Settings
 from actionlens.store.mongo import NODES, VIDEOS, connect
-from actionlens.store.storage import Bucket, open_bucket
+from actionlens.store.storage import Bucket, bucket_key, open_bucket
 
 log = logging.getLogger(__name__)
 
@@ -36,39 +32,6 @@ TREE_VERSION = "ward-chain-v1"
 def segmenter_version(embedder: Embedder, sample_every: int, min_leaf_seconds: float) -> str:
     """Everything that shapes a tree, in one string stored on every node."""
     return f"{embedder.version}|every{sample_every}|{TREE_VERSION}|leaf{min_leaf_seconds:g}s"
-
-
-class SegmentOutcome(BaseModel):
-    video_id: str
-    state: Literal["done", "failed", "skipped"]
-    error: str | None = None
-    nodes: int = 0
-    leaves: int = 0
-    duration: float = 0.0
-    frames: int = 0
-    corrupt_frames: int = 0
-    seconds: float = 0.0
-
-
-class SegmentReport(BaseModel):
-    """What one segment batch did; also the XCom the task returns."""
-
-    segmenter: str
-    version: str
-    outcomes: list[SegmentOutcome] = Field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    def ids(self, state: str) -> list[str]:
-        return [o.video_id for o in self.outcomes if o.state == state]
-
-
-def bucket_key(uri: str, bucket: Bucket) -> str:
-    """The key of `uri` inside `bucket` (clip URIs are stored whole on the ledger)."""
-    root = bucket.uri.rstrip("/") + "/"
-    if not uri.startswith(root):
-        raise InputError(f"clip {uri!r} is not in the configured bucket {bucket.uri!r}")
-    return uri[len(root) :]
 
 
 def segment_frames(
@@ -91,8 +54,14 @@ def segment_frames(
     )
 
 
-class Segmenter:
+class Segmenter(VideoStage):
     """Holds the embedder and the stores for a batch of videos."""
+
+    name = STAGE
+    ready_key = "segmented"
+    # The ledger record is current when this segmenter version built the tree.
+    freshness = Freshness(status_field="state", only=frozenset({"done"}))
+    needs_frames = True
 
     def __init__(
         self,
@@ -101,92 +70,50 @@ class Segmenter:
         db=None,
         bucket: Bucket | None = None,
         embedder: Embedder | None = None,
+        force: bool = False,
     ):
         self.settings = settings
         self.cfg = settings.segment
         self.db = db if db is not None else connect(settings)
         self.videos, self.nodes = self.db[VIDEOS], self.db[NODES]
+        self.ledger = self.videos
         store.ensure_node_indexes(self.nodes)
-        self.bucket = bucket or open_bucket(
-            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
-        )
+        self.bucket = bucket or open_bucket(settings)
         self.embedder = embedder or make_embedder(self.cfg)
+        self.needs_gpu = self.embedder.needs_gpu
         self.version = segmenter_version(
             self.embedder, self.cfg.sample_every, self.cfg.min_leaf_seconds
         )
+        self.force = force
 
-    def run(self, video_ids: Iterable[str], *, force: bool = False) -> SegmentReport:
-        ids = list(video_ids)
-        report = SegmentReport(
-            segmenter=self.embedder.name, version=self.version, started_at=datetime.now(UTC)
-        )
-        progress = Progress("segment", len(ids))
-        for vid in ids:
-            outcome = self.one(vid, force=force)
-            report.outcomes.append(outcome)
-            progress.advance(outcome.state, f"{vid} {outcome.error or ''}".strip())
-        report.finished_at = datetime.now(UTC)
-        return report
+    def run(self, video_ids: Iterable[str], *, force: bool = False) -> StageReport:
+        self.force = force
+        return self.run_batch(list(video_ids))
 
-    def one(self, video_id: str, *, force: bool = False) -> SegmentOutcome:
-        started = time.monotonic()
-        try:
-            validate_video_id(video_id)
-        except InputError as exc:
-            return SegmentOutcome(video_id=str(video_id)[:64], state="failed", error=str(exc))
+    def describe(self) -> dict:
+        return {"segmenter": self.embedder.name, "version": self.version}
+
+    def process(self, video_id: str) -> Result:
         doc = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1, "stages": 1})
         if doc is None:
-            return SegmentOutcome(
-                video_id=video_id, state="failed", error=f"[{video_id}] not in the ledger"
-            )
+            return Result(Outcome.FAILED, f"[{video_id}] not in the ledger", record=False)
         if doc.get("state") != "stored" or not (doc.get("clip") or {}).get("uri"):
-            return SegmentOutcome(
-                video_id=video_id,
-                state="skipped",
-                error=f"[{video_id}] is {doc.get('state')!r}, not stored with a clip: acquire it first",
+            return Result(
+                Outcome.SKIPPED,
+                f"[{video_id}] is {doc.get('state')!r}, not stored with a clip: acquire it first",
+                record=False,
             )
-        stage = (doc.get("stages") or {}).get(store.STAGE) or {}
-        if not force and stage.get("state") == "done" and stage.get("version") == self.version:
-            return SegmentOutcome(
-                video_id=video_id,
-                state="skipped",
-                nodes=stage.get("nodes", 0),
-                error=f"[{video_id}] already segmented by {self.version}",
+        stage = (doc.get("stages") or {}).get(STAGE) or {}
+        if not self.force and not self.is_stale(stage):
+            return Result(
+                Outcome.UP_TO_DATE,
+                f"[{video_id}] already segmented by {self.version}",
+                {"nodes": stage.get("nodes", 0)},
+                record=False,
             )
-        try:
-            tree, frames = self._segment(video_id, doc["clip"]["uri"])
-        except Exception as exc:  # noqa: BLE001 - one bad video never stops the batch
-            error = video_failure(video_id, exc, "segment")
-            # A clip without a video stream stays broken; anything else may pass.
-            store.mark_stage(
-                self.videos,
-                video_id,
-                state="failed",
-                backend=self.embedder.name,
-                version=self.version,
-                error=error,
-                retryable=not isinstance(exc, NoVideoStream),
-            )
-            return SegmentOutcome(
-                video_id=video_id, state="failed", error=error, seconds=time.monotonic() - started
-            )
+        tree, frames = self._segment(video_id, doc["clip"]["uri"])
         written = store.replace_tree(self.nodes, video_id, self.version, tree)
         leaves = sum(n.is_leaf for n in tree)
-        facts = {
-            "nodes": len(tree),
-            "leaves": leaves,
-            "duration": frames.duration,
-            "frames": len(frames.times),
-            "corrupt_frames": frames.corrupt,
-        }
-        store.mark_stage(
-            self.videos,
-            video_id,
-            state="done",
-            backend=self.embedder.name,
-            version=self.version,
-            facts=facts,
-        )
         log.info(
             "[%s] %d nodes (%d leaves) over %.1f s; %s",
             video_id,
@@ -195,9 +122,23 @@ class Segmenter:
             frames.duration,
             written,
         )
-        return SegmentOutcome(
-            video_id=video_id, state="done", seconds=time.monotonic() - started, **facts
-        )
+        facts = {
+            "nodes": len(tree),
+            "leaves": leaves,
+            "duration": frames.duration,
+            "frames": len(frames.times),
+            "corrupt_frames": frames.corrupt,
+        }
+        return Result(Outcome.DONE, facts=facts)
+
+    def failed(self, video_id: str, exc: BaseException) -> Result:
+        # A clip without a video stream stays broken; anything else may pass.
+        result = super().failed(video_id, exc)
+        result.facts["retryable"] = not isinstance(exc, NoVideoStream)
+        return result
+
+    def record(self, video_id: str, result: Result) -> dict:
+        return {"segmenter": self.embedder.name, "retryable": False, **result.facts}
 
     def _segment(self, video_id: str, uri: str) -> tuple[list[Node], SampledFrames]:
         with tempfile.TemporaryDirectory(prefix=f"actionlens-segment-{video_id}-") as tmp:
@@ -221,9 +162,7 @@ class Segmenter:
         return tree, frames
 
 
-def segment_batch(
-    settings: Settings, video_ids: list[str], *, force: bool = False
-) -> SegmentReport:
+def segment_batch(settings: Settings, video_ids: list[str], *, force: bool = False) -> StageReport:
     return Segmenter(settings).run(video_ids, force=force)
 
 
@@ -268,22 +207,3 @@ def plan_batches(settings: Settings, triggered: list[str], *, db=None) -> list[l
             seen.add(vid)
     size = cfg.batch_videos
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def merge_reports(reports: list[dict | None]) -> dict:
-    """Fold batch reports (XComs; None for a batch that died) into ids and counts."""
-    counts: dict[str, int] = {}
-    ready: list[str] = []  # have a current tree: segmented now or already before
-    for raw in reports:
-        if raw is None:
-            counts["batch_lost"] = counts.get("batch_lost", 0) + 1
-            continue
-        report = SegmentReport.model_validate(raw)
-        for o in report.outcomes:
-            counts[o.state] = counts.get(o.state, 0) + 1
-        ready.extend(
-            o.video_id
-            for o in report.outcomes
-            if o.state == "done" or (o.state == "skipped" and o.nodes)
-        )
-    return {"segmented": sorted(set(ready)), "counts": counts}

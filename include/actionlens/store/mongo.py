@@ -14,6 +14,8 @@ VIDEOS = "videos"
 NODES = "nodes"
 LENSES = "lenses"  # per video and lens: vector, model, zero-shot category
 NEIGHBOURS = "neighbours"  # per video and lens: its k nearest videos
+SCORES = "scores"  # agreement per node, field and pair of sources
+TEMPORAL_SCORES = "temporal_scores"  # agreement of boundaries per video and pair of segmenters
 
 
 def mongo_uri(settings: Settings) -> str:

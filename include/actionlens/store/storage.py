@@ -12,9 +12,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from actionlens.errors import AlreadyExists, ConfigurationError
+from actionlens.errors import AlreadyExists, ConfigurationError, InputError
+from actionlens.records import validate_video_id
+
+if TYPE_CHECKING:
+    from actionlens.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -194,13 +198,35 @@ class GCSBucket:
         return sorted(b.name[strip:] for b in self.client.list_blobs(self.bucket, prefix=full))
 
 
-def open_bucket(uri: str, *, endpoint: str | None = None, project: str | None = None) -> Bucket:
-    """A bucket for `gs://name[/prefix]` or a local folder path."""
+def open_bucket(
+    where: str | Settings, *, endpoint: str | None = None, project: str | None = None
+) -> Bucket:
+    """A bucket for `gs://name[/prefix]` or a local folder path; given the settings, the
+    configured bucket with its endpoint and project."""
+    if not isinstance(where, str):
+        settings = where
+        return open_bucket(
+            settings.bucket_uri(), endpoint=settings.gcs_endpoint, project=settings.gcs_project
+        )
+    uri = where
     if uri.startswith("gs://"):
         return GCSBucket(uri, endpoint=endpoint, project=project)
     if "://" in uri:
         raise ConfigurationError(f"bucket {uri!r}: only gs:// URIs and local folders are supported")
     return LocalBucket(uri)
+
+
+def clip_key(video_id: str) -> str:
+    """Where a video's normalised clip is stored inside the bucket."""
+    return f"clips/{validate_video_id(video_id)}.mp4"
+
+
+def bucket_key(uri: str, bucket: Bucket) -> str:
+    """The key of `uri` inside `bucket` (clip URIs are stored whole on the ledger)."""
+    root = bucket.uri.rstrip("/") + "/"
+    if not uri.startswith(root):
+        raise InputError(f"clip {uri!r} is not in the configured bucket {bucket.uri!r}")
+    return uri[len(root) :]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -1,1 +1,10 @@
-"""The warehouse: raw tables loaded from MongoDB, modelled by the dbt project in dbt/."""
+"""The warehouse: raw tables loaded from MongoDB, modelled by the dbt project in dbt/.
+
+What other stages may use of it (publishing reads confidence and records sample links).
+"""
+
+from actionlens.warehouse.backends import open_warehouse
+from actionlens.warehouse.query import video_confidence
+from actionlens.warehouse.tables import FIFTYONE_SAMPLES
+
+__all__ = ["FIFTYONE_SAMPLES", "open_warehouse", "video_confidence"]

@@ -28,14 +28,3 @@ def load_neighbours(args: argparse.Namespace) -> dict:
     from actionlens.warehouse.load import load_neighbours as load
 
     return load(get_settings())
-
-
-@command(
-    "confidence-summary",
-    "print the confidence summary from the warehouse marts and the dashboard URL",
-)
-def confidence_summary(args: argparse.Namespace) -> dict:
-    from actionlens.dashboard.page import summary
-    from actionlens.settings import get_settings
-
-    return summary(get_settings())

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from actionlens.errors import ActionlensError
-from actionlens.settings import REPO_ROOT, Settings
+from actionlens.settings import REPO_ROOT, Settings, child_environment
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 
@@ -69,7 +68,7 @@ def run_dbt(
     ]
     if target_path:
         cmd += ["--target-path", str(target_path)]
-    env = {**os.environ, **dbt_env(settings, schema), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = child_environment(dbt_env(settings, schema), {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
     if target_path:
         env["DBT_LOG_PATH"] = str(target_path / "logs")
     done = subprocess.run(

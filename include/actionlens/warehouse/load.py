@@ -6,8 +6,9 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from actionlens.agreement.score import SCORES, TEMPORAL_SCORES, usable
+from actionlens.annotations import usable
 from actionlens.settings import Settings
+from actionlens.store.mongo import SCORES, TEMPORAL_SCORES
 from actionlens.warehouse.backends import Warehouse, open_warehouse
 from actionlens.warehouse.tables import LOADED_TABLES, NEIGHBOUR_TABLE, TABLES
 

@@ -1,7 +1,8 @@
-"""Which frames each node is captioned from, and decoding them in one pass over the clip.
+"""Frame sampling shared by the stages that look at a clip, decoding it in one pass.
 
-Leaves: the middle frame at the clip's own resolution. Every node: 32 evenly spaced
-frames of its own span (the centres of 32 equal bins) resized to 320x320.
+Captions, opinions and lenses see a span as 32 evenly spaced frames (the centres of 32
+equal bins) resized to 320x320; a caption leaf also gets its middle frame at the clip's
+own resolution.
 """
 
 from __future__ import annotations
@@ -9,14 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from actionlens.errors import InputError
 from actionlens.media import MediaError
+from actionlens.models.base import Video
 
 FRAMES_PER_SEGMENT = 32
 FRAME_SIZE = 320
 SEEK_AFTER_SECONDS = 2.0  # a pass whose first frame is later than this seeks to it
+MAX_FRAMES_PER_PASS = 2048  # ~0.6 GB of 320x320 frames held at once
+
+
+class Span(Protocol):
+    """A stretch of a clip that is sampled (a tree node)."""
+
+    start: float
+    end: float
+    is_leaf: bool
 
 
 def segment_times(start: float, end: float, n: int = FRAMES_PER_SEGMENT) -> list[float]:
@@ -90,3 +103,39 @@ def decode_at(path: Path, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
             out[i] = convert(prev, prev_index, requests[i].size)
             k += 1
     return [o for o in out if o is not None]
+
+
+def frame_passes(nodes: Sequence[Span], max_frames: int) -> list[list[Span]]:
+    """Nodes in time order, cut into passes of at most `max_frames` frame requests each
+    (a node is never split; a node alone may exceed the budget)."""
+    passes: list[list[Span]] = []
+    count = 0
+    for node in sorted(nodes, key=lambda n: (n.start, n.end)):
+        need = FRAMES_PER_SEGMENT + (1 if node.is_leaf else 0)
+        if not passes or count + need > max_frames:
+            passes.append([])
+            count = 0
+        passes[-1].append(node)
+        count += need
+    return passes
+
+
+def clip_duration(path: Path) -> float:
+    """The clip's length in seconds, from its video stream (else its container)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration or 0) / 1e6
+
+
+def video_frames(path: Path) -> Video:
+    """32 frames evenly spaced over the whole clip at 320x320 (stage 2's sampling)."""
+    duration = clip_duration(path)
+    if duration <= 0:
+        raise InputError(f"{path.name} has no duration")
+    times = segment_times(0.0, duration)
+    frames = decode_at(path, [FrameRequest(t, (FRAME_SIZE, FRAME_SIZE)) for t in times])
+    return Video(np.stack(frames), tuple(times))

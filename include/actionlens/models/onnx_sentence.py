@@ -150,6 +150,14 @@ def export_onnx(transformer_dir: Path, input_names: Sequence[str], target: Path)
 class OnnxSentenceEncoder:
     """`encode(texts, batch_size, normalize_embeddings)` like SentenceTransformer, on ONNX Runtime."""
 
+    backend = "onnx"
+    needs_gpu = False
+    needs_frames = False
+
+    @classmethod
+    def load(cls, path, *, device: str, cache_dir: Path, threads: int | None):
+        return cls(path, cache_dir, threads=threads)
+
     def __init__(self, model_dir: str | Path, cache_dir: str | Path, threads: int | None = None):
         import onnxruntime as ort
         from transformers import AutoTokenizer
