@@ -107,7 +107,7 @@ def test_category_lens_stores_a_text_video_zero_shot_label(settings, db, ffmpeg,
     ]
     settings.opinions.category_lens = "qwen3vl_embedding"
     report = LensRunner(settings, db=db).run([vid])
-    assert report["lenses"]["qwen3vl_embedding"]["embedded"] == 1
+    assert report["lenses"]["qwen3vl_embedding"]["counts"]["done"] == 1
     doc = db[LENSES].find_one({"_id": f"{vid}:qwen3vl_embedding"})
     assert doc["dim"] == 64 and doc["baseline"] is False
     category = doc["category"]

@@ -54,11 +54,12 @@ def lens_doc(db, vid, lens):
 
 def test_each_video_gets_a_unit_vector_per_lens_with_its_model_id(settings, stored):
     report = lens_run.LensRunner(settings, db=stored).run(list(VIDEOS_))
+    # An empty transcript leaves the transcript lens nothing to embed: skipped, stored empty.
     assert (
-        report["lenses"]["transcript"]["embedded"] == 3
-        and report["lenses"]["transcript"]["empty"] == 1
+        report["lenses"]["transcript"]["counts"]["done"] == 3
+        and report["lenses"]["transcript"]["counts"]["skipped"] == 1
     )
-    assert report["lenses"]["visual"]["embedded"] == 4 and report["failed"] == {}
+    assert report["lenses"]["visual"]["counts"]["done"] == 4 and report["failed"] == []
     text = lens_doc(stored, "lensVid0001", "transcript")
     assert (
         text["model_id"] == "all-MiniLM-L6-v2" and text["baseline"] is False and text["dim"] == 384
@@ -89,16 +90,16 @@ def test_rerun_is_idempotent_and_a_changed_transcript_re_embeds_only_that_video(
     runner.run(list(VIDEOS_))
     again = runner.run(list(VIDEOS_))
     assert (
-        again["lenses"]["transcript"]["up_to_date"] == 4
-        and again["lenses"]["visual"]["up_to_date"] == 4
+        again["lenses"]["transcript"]["counts"]["up_to_date"] == 4
+        and again["lenses"]["visual"]["counts"]["up_to_date"] == 4
     )
     stored[VIDEOS].update_one(
         {"_id": "lensVid0003"}, {"$set": {"transcript.segments.0.text": "Groom your dog."}}
     )
     third = runner.run(list(VIDEOS_))
     assert (
-        third["lenses"]["transcript"]["embedded"] == 1
-        and third["lenses"]["visual"]["embedded"] == 0
+        third["lenses"]["transcript"]["counts"].get("done") == 1
+        and third["lenses"]["visual"]["counts"].get("done") is None
     )
     assert lens_doc(stored, "lensVid0003", "transcript")["category"]["label"] == "Pets and Animals"
 
@@ -112,9 +113,10 @@ def test_a_video_without_a_clip_fails_the_visual_lens_only(settings, stored):
         }
     )
     report = lens_run.LensRunner(settings, db=stored).run(["lensNoClip1", "lensVid0001"])
+    visual = {v["video_id"]: v for v in report["lenses"]["visual"]["videos"]}
     assert (
-        list(report["failed"]) == ["lensNoClip1"]
-        and "[lensNoClip1] has no stored clip" in report["failed"]["lensNoClip1"][0]
+        report["failed"] == ["lensNoClip1"]
+        and "[lensNoClip1] has no stored clip" in visual["lensNoClip1"]["error"]
     )
     assert lens_doc(stored, "lensNoClip1", "transcript")["status"] == "ok"
     assert report["embedded"] == ["lensVid0001"]

@@ -25,8 +25,8 @@ from actionlens.lenses.backends import LensInput, load_lens
 from actionlens.lenses.vectors import zero_shot
 from actionlens.media.frames import FRAME_SIZE, FRAMES_PER_SEGMENT, video_frames
 from actionlens.models.base import Video
-from actionlens.progress import Progress
 from actionlens.records import transcript_text
+from actionlens.runtime import Freshness, Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import Settings
 from actionlens.store.mongo import LENSES
 
@@ -51,6 +51,174 @@ def input_hash(backend, item: LensInput, clip_ref: str, labels: list[str] | None
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
+class LensStage(VideoStage):
+    """One lens over a batch: up-to-date videos skipped, the rest embedded in one call."""
+
+    name = "lenses"
+    ready_key = "embedded"
+    batched = True
+    # A lens document is current when made by this model from the same inputs.
+    freshness = Freshness(version_field="model_id", only=frozenset({"ok", "empty"}))
+
+    def __init__(
+        self,
+        settings: Settings,
+        spec,
+        *,
+        db,
+        bucket,
+        videos: dict[str, dict],
+        frames: dict[str, Video | str],
+        folder: Path,
+        force: bool = False,
+    ):
+        from actionlens.lenses.backends import LENS_BACKENDS
+
+        self.settings, self.spec, self.db, self.bucket = settings, spec, db, bucket
+        self.videos, self.frames, self.folder, self.force = videos, frames, folder, force
+        backend = LENS_BACKENDS[spec.backend]
+        self.needs_gpu, self.needs_frames = backend.needs_gpu, backend.needs_frames
+        self.version = spec.model_id
+        self.labels = (
+            settings.opinions.categories if spec.lens == settings.opinions.category_lens else None
+        )
+        self.backend = None
+        self.todo: dict[str, tuple[LensInput, str]] = {}
+
+    @property
+    def label(self) -> str:
+        return f"lenses[{self.spec.lens}]"
+
+    @property
+    def ledger_key(self) -> None:
+        return None  # the lens documents are this stage's record
+
+    def setup(self) -> None:
+        self.backend = load_lens(self.spec, self.settings)
+        self.todo = {}
+
+    def teardown(self) -> None:
+        self.backend = None  # free its weights before the next lens loads
+
+    def describe(self) -> dict[str, Any]:
+        return {"lens": self.spec.lens, "model_id": self.spec.model_id, "baseline": self.baseline}
+
+    @property
+    def baseline(self) -> bool:
+        from actionlens.lenses.backends import LENS_BACKENDS
+
+        return LENS_BACKENDS[self.spec.backend].baseline
+
+    def prepare(self, video_id: str) -> Result | None:
+        if video_id not in self.videos:
+            return self._failed(video_id, f"[{video_id}] is not in the ledger")
+        clip = self.videos[video_id].get("clip") or {}
+        item = LensInput(video_id, transcript_text(self.videos[video_id]), None)
+        digest = input_hash(
+            self.backend, item, str(clip.get("sha256") or clip.get("uri") or ""), self.labels
+        )
+        stored = self.db[LENSES].find_one(
+            {"_id": lens_id(video_id, self.spec.lens)},
+            {"model_id": 1, "input_hash": 1, "status": 1},
+        )
+        if not self.force and not self.is_stale(stored, digest):
+            return Result(Outcome.UP_TO_DATE)
+        if self.needs_frames:
+            if video_id not in self.frames:
+                self.frames[video_id] = self._frames(video_id)
+            if isinstance(self.frames[video_id], str):
+                return self._failed(video_id, self.frames[video_id])
+            item.frames = self.frames[video_id]
+        if not self.backend.has_input(item):
+            self._write(item, digest, None, status="empty")
+            return Result(Outcome.SKIPPED, facts={"status": "empty"})
+        self.todo[video_id] = (item, digest)
+        return None
+
+    def process_batch(self, video_ids: list[str]) -> dict[str, Result]:
+        items = [self.todo[vid][0] for vid in video_ids]
+        vectors = self._embed(items)
+        categories = self._categories(vectors)
+        for n, vid in enumerate(video_ids):
+            item, digest = self.todo[vid]
+            category = categories[n] if categories else None
+            self._write(item, digest, vectors[n], category=category)
+        return {vid: Result(Outcome.DONE, facts={"status": "ok"}) for vid in video_ids}
+
+    def _embed(self, items: list[LensInput]) -> np.ndarray:
+        vectors = self.backend.embed(items)
+        if vectors.shape[0] != len(items) or not np.all(np.isfinite(vectors)):
+            raise InputError(
+                f"lens backend {self.backend.backend} returned {vectors.shape} for {len(items)} videos"
+            )
+        return vectors
+
+    def _categories(self, vectors: np.ndarray) -> list[dict] | None:
+        """Zero-shot categories when this is the category lens and it has a text space."""
+        if self.labels is None or self.backend.text_space is None:
+            return None
+        found = zero_shot(vectors, self.labels, self.backend.embed_texts(self.labels))
+        real = self.backend.text_space == "text-video"
+        for c in found:
+            c.update(
+                lens=self.spec.lens,
+                model_id=self.spec.model_id,
+                baseline=not real,
+                method="text-video zero-shot" if real else "transcript text-space baseline",
+            )
+        return found
+
+    def _frames(self, video_id: str) -> Video | str:
+        """The clip's frames, or a sentence saying why there are none."""
+        from actionlens.store.storage import clip_key
+
+        try:
+            clip = self.bucket.download(clip_key(video_id), self.folder / f"{video_id}.mp4")
+            return video_frames(clip)
+        except FileNotFoundError as exc:
+            return f"[{video_id}] has no stored clip ({exc})"
+        except Exception as exc:  # a broken clip fails this video only
+            return f"[{video_id}] frames could not be decoded ({type(exc).__name__}: {exc})"
+
+    def _failed(self, video_id: str, error: str) -> Result:
+        log.warning("lens %s: %s", self.spec.lens, error)
+        self._write(LensInput(video_id, "", None), None, None, status="failed", error=error)
+        return Result(Outcome.FAILED, error, {"status": "failed"})
+
+    def _write(
+        self,
+        item: LensInput,
+        digest: str | None,
+        vector: np.ndarray | None,
+        *,
+        status: str = "ok",
+        error: str | None = None,
+        category: dict | None = None,
+    ) -> None:
+        doc: dict[str, Any] = {
+            "video_id": item.video_id,
+            "lens": self.spec.lens,
+            "backend": self.spec.backend,
+            "model_id": self.spec.model_id,
+            "baseline": self.backend.baseline,
+            "version": LENS_VERSION,
+            "input_hash": digest,
+            "status": status,
+            "error": error,
+            "dim": None if vector is None else int(vector.shape[0]),
+            "vector": None if vector is None else [float(x) for x in vector],
+            "updated_at": datetime.now(UTC),
+        }
+        update: dict[str, Any] = {"$set": doc}
+        if category is not None:
+            doc["category"] = category
+        else:
+            update["$unset"] = {"category": ""}
+        self.db[LENSES].update_one(
+            {"_id": lens_id(item.video_id, self.spec.lens)}, update, upsert=True
+        )
+
+
 class LensRunner:
     """Embeds a batch of videos with every configured lens and stores the vectors."""
 
@@ -66,178 +234,37 @@ class LensRunner:
     def run(
         self, video_ids: list[str], *, lenses: list[str] | None = None, force: bool = False
     ) -> dict[str, Any]:
-        """Every configured lens (or those named) over the batch, one model loaded at a time."""
-        from actionlens.records import validate_video_id
+        """Every configured lens (or those named) over the batch, one model loaded at a time;
+        the clip's frames are decoded once per video and shared by the lenses."""
         from actionlens.store.mongo import VIDEOS
 
         started = time.monotonic()
         specs = [s for s in self.settings.opinions.lenses if lenses is None or s.lens in lenses]
-        ids = [validate_video_id(v) for v in dict.fromkeys(video_ids)]
         videos = {
             d["_id"]: d
-            for d in self.db[VIDEOS].find({"_id": {"$in": ids}}, {"transcript": 1, "clip": 1})
+            for d in self.db[VIDEOS].find(
+                {"_id": {"$in": [v for v in video_ids if isinstance(v, str)]}},
+                {"transcript": 1, "clip": 1},
+            )
         }
-        frames: dict[str, Video | str] = {}  # decoded once per video, shared by the lenses
-        report: dict[str, Any] = {"lenses": {}, "failed": {}, "seconds": 0.0}
+        frames: dict[str, Video | str] = {}
+        reports = {}
         with tempfile.TemporaryDirectory(prefix="actionlens-lenses-") as tmp:
             for spec in specs:
-                backend = load_lens(spec, self.settings)
-                report["lenses"][spec.lens] = self._lens(
-                    spec, backend, ids, videos, frames, Path(tmp), report, force
+                stage = LensStage(
+                    self.settings,
+                    spec,
+                    db=self.db,
+                    bucket=self.bucket,
+                    videos=videos,
+                    frames=frames,
+                    folder=Path(tmp),
+                    force=force,
                 )
-                del backend  # free its weights before the next lens loads
-        report["seconds"] = round(time.monotonic() - started, 3)
-        report["embedded"] = sorted(set(ids) - set(report["failed"]))
-        return report
-
-    def _lens(
-        self,
-        spec,
-        backend,
-        ids: list[str],
-        videos: dict[str, dict],
-        frames: dict[str, Video | str],
-        tmp: Path,
-        report: dict[str, Any],
-        force: bool,
-    ) -> dict[str, Any]:
-        """One lens over the batch: skip up-to-date videos, embed the rest in one call."""
-        counts = {"embedded": 0, "up_to_date": 0, "empty": 0, "failed": 0}
-        progress = Progress(f"lenses[{spec.lens}]", len(ids))
-        labels = (
-            self.settings.opinions.categories
-            if spec.lens == self.settings.opinions.category_lens
-            else None
-        )
-        todo: list[tuple[LensInput, str]] = []
-        for vid in ids:
-            if vid not in videos:
-                self._failed(spec, backend, vid, f"[{vid}] is not in the ledger", counts, report)
-                continue
-            clip = videos[vid].get("clip") or {}
-            item = LensInput(vid, transcript_text(videos[vid]), None)
-            digest = input_hash(
-                backend, item, str(clip.get("sha256") or clip.get("uri") or ""), labels
-            )
-            stored = self.db[LENSES].find_one(
-                {"_id": lens_id(vid, spec.lens)}, {"model_id": 1, "input_hash": 1, "status": 1}
-            )
-            if (
-                not force
-                and stored
-                and stored.get("model_id") == spec.model_id
-                and stored.get("input_hash") == digest
-                and stored.get("status") in ("ok", "empty")
-            ):
-                counts["up_to_date"] += 1
-                progress.advance("up_to_date", vid)
-                continue
-            if backend.needs_frames:
-                if vid not in frames:
-                    frames[vid] = self._frames(vid, tmp)
-                if isinstance(frames[vid], str):
-                    self._failed(spec, backend, vid, frames[vid], counts, report)
-                    continue
-                item.frames = frames[vid]
-            if not backend.has_input(item):
-                self._write(spec, backend, item, digest, None, status="empty")
-                counts["empty"] += 1
-                progress.advance("empty", vid)
-                continue
-            todo.append((item, digest))
-        vectors = self._embed(backend, [i for i, _ in todo])
-        categories = self._categories(spec, backend, vectors) if todo else None
-        for n, (item, digest) in enumerate(todo):
-            self._write(
-                spec,
-                backend,
-                item,
-                digest,
-                vectors[n],
-                category=categories[n] if categories else None,
-            )
-            counts["embedded"] += 1
-            progress.advance("embedded", item.video_id)
-        return {"model_id": spec.model_id, "baseline": backend.baseline, **counts}
-
-    def _embed(self, backend, items: list[LensInput]) -> np.ndarray:
-        if not items:
-            return np.zeros((0, 0), np.float32)
-        vectors = backend.embed(items)
-        if vectors.shape[0] != len(items) or not np.all(np.isfinite(vectors)):
-            raise InputError(
-                f"lens backend {backend.backend} returned {vectors.shape} for {len(items)} videos"
-            )
-        return vectors
-
-    def _categories(self, spec, backend, vectors: np.ndarray) -> list[dict] | None:
-        """Zero-shot categories when this is the category lens and it has a text space."""
-        if spec.lens != self.settings.opinions.category_lens or backend.text_space is None:
-            return None
-        labels = self.settings.opinions.categories
-        found = zero_shot(vectors, labels, backend.embed_texts(labels))
-        real = backend.text_space == "text-video"
-        for c in found:
-            c.update(
-                lens=spec.lens,
-                model_id=spec.model_id,
-                baseline=not real,
-                method="text-video zero-shot" if real else "transcript text-space baseline",
-            )
-        return found
-
-    def _frames(self, video_id: str, folder: Path) -> Video | str:
-        """The clip's frames, or a sentence saying why there are none."""
-        from actionlens.store.storage import clip_key
-
-        try:
-            clip = self.bucket.download(clip_key(video_id), folder / f"{video_id}.mp4")
-            return video_frames(clip)
-        except FileNotFoundError as exc:
-            return f"[{video_id}] has no stored clip ({exc})"
-        except Exception as exc:  # a broken clip fails this video only
-            return f"[{video_id}] frames could not be decoded ({type(exc).__name__}: {exc})"
-
-    def _failed(self, spec, backend, vid: str, error: str, counts: dict, report: dict) -> None:
-        log.warning("lens %s: %s", spec.lens, error)
-        self._write(
-            spec, backend, LensInput(vid, "", None), None, None, status="failed", error=error
-        )
-        counts["failed"] += 1
-        report["failed"].setdefault(vid, []).append(f"{spec.lens}: {error}")
-
-    def _write(
-        self,
-        spec,
-        backend,
-        item: LensInput,
-        digest: str | None,
-        vector: np.ndarray | None,
-        *,
-        status: str = "ok",
-        error: str | None = None,
-        category: dict | None = None,
-    ) -> None:
-        doc: dict[str, Any] = {
-            "video_id": item.video_id,
-            "lens": spec.lens,
-            "backend": spec.backend,
-            "model_id": spec.model_id,
-            "baseline": backend.baseline,
-            "version": LENS_VERSION,
-            "input_hash": digest,
-            "status": status,
-            "error": error,
-            "dim": None if vector is None else int(vector.shape[0]),
-            "vector": None if vector is None else [float(x) for x in vector],
-            "updated_at": datetime.now(UTC),
-        }
-        update: dict[str, Any] = {"$set": doc}
-        if category is not None:
-            doc["category"] = category
-        else:
-            update["$unset"] = {"category": ""}
-        self.db[LENSES].update_one({"_id": lens_id(item.video_id, spec.lens)}, update, upsert=True)
+                reports[spec.lens] = stage.run_batch(video_ids).as_dict()
+        batch = {"lenses": reports}
+        merged = merge_reports([{"parts": list(reports.values())}], "embedded", parts="parts")
+        return {**batch, **merged, "seconds": round(time.monotonic() - started, 3)}
 
 
 def lenses_batch(
