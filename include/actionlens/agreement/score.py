@@ -20,6 +20,7 @@ from actionlens.agreement.lexical import lexical_batch
 from actionlens.agreement.temporal import temporal_agreement
 from actionlens.annotations import FIELDS, field_text, usable
 from actionlens.records import validate_video_id
+from actionlens.runtime import Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import Settings
 from actionlens.store.mongo import SCORES, TEMPORAL_SCORES
 
@@ -139,25 +140,33 @@ def make_embedder(settings: Settings):
     )
 
 
-def score_videos(settings: Settings, video_ids: Sequence[str] | None = None, embedder=None) -> dict:
-    """Score the given videos (all with nodes when None) and replace their rows."""
-    from actionlens.store.mongo import NODES, VIDEOS, connect
+class Scorer(VideoStage):
+    """Scores a batch of videos in one pass: each distinct text of the batch is embedded
+    once, whatever the video it comes from. Rows replace the videos' earlier rows."""
 
-    db = connect(settings)
-    cfg = settings.agreement
-    if video_ids is None:
-        video_ids = sorted(db[NODES].distinct("video_id"))
-    ids = [validate_video_id(v) for v in video_ids]
-    embedder = embedder or make_embedder(settings)
-    version = f"{SCORER_VERSION}/{embedder.name}"
-    totals = {"videos": 0, "node_rows": 0, "temporal_rows": 0, "scorer_version": version}
-    db[SCORES].create_index("video_id")
-    db[TEMPORAL_SCORES].create_index("video_id")
-    for start in range(0, len(ids), cfg.videos_per_batch):
-        batch = ids[start : start + cfg.videos_per_batch]
-        nodes = list(db[NODES].find({"video_id": {"$in": batch}}))
+    name = "agreement"
+    ready_key = "scored"
+    batched = True
+
+    def __init__(self, settings: Settings, db, embedder):
+        self.settings, self.db, self.embedder = settings, db, embedder
+        self.cfg = settings.agreement
+        self.version = f"{SCORER_VERSION}/{embedder.name}"
+
+    @property
+    def ledger_key(self) -> None:
+        return None  # the video's `agreement` field and the score rows are the record
+
+    def prepare(self, video_id: str) -> None:
+        return None  # every video is scored again: rows are cheap and replaced whole
+
+    def process_batch(self, video_ids: list[str]) -> dict[str, Result]:
+        from actionlens.store.mongo import NODES, VIDEOS
+
+        db, cfg, version = self.db, self.cfg, self.version
+        nodes = list(db[NODES].find({"video_id": {"$in": video_ids}}))
         items = pairs_for_nodes(nodes, cfg.pairs)
-        lexical, semantic = score_pairs(items, embedder)
+        lexical, semantic = score_pairs(items, self.embedder)
         now = datetime.now(UTC)
         docs = [
             {
@@ -181,18 +190,44 @@ def score_videos(settings: Settings, video_ids: Sequence[str] | None = None, emb
             per_video[n["video_id"]].append(n)
         temporal = [
             {**row, "scorer_version": version, "scored_at": now}
-            for vid in batch
+            for vid in video_ids
             for row in temporal_rows(vid, per_video.get(vid, []), cfg.boundary_tolerance_seconds)
         ]
-        _replace(db[SCORES], batch, docs)
-        _replace(db[TEMPORAL_SCORES], batch, temporal)
+        _replace(db[SCORES], video_ids, docs)
+        _replace(db[TEMPORAL_SCORES], video_ids, temporal)
         db[VIDEOS].update_many(
-            {"_id": {"$in": batch}},
+            {"_id": {"$in": video_ids}},
             {"$set": {"agreement": {"scorer_version": version, "scored_at": now}}},
         )
-        totals["videos"] += len(batch)
-        totals["node_rows"] += len(docs)
-        totals["temporal_rows"] += len(temporal)
-        log.info("scored %d videos (%d node rows)", totals["videos"], totals["node_rows"])
-    totals["texts_embedded"] = embedder.encoded
-    return totals
+        rows = defaultdict(lambda: {"node_rows": 0, "temporal_rows": 0})
+        for d in docs:
+            rows[d["video_id"]]["node_rows"] += 1
+        for t in temporal:
+            rows[t["video_id"]]["temporal_rows"] += 1
+        return {vid: Result(Outcome.DONE, facts=dict(rows[vid])) for vid in video_ids}
+
+
+def score_videos(settings: Settings, video_ids: Sequence[str] | None = None, embedder=None) -> dict:
+    """Score the given videos (all with nodes when None) and replace their rows, in
+    batches of `agreement.videos_per_batch` (one embedding pass each)."""
+    from actionlens.store.mongo import NODES, connect
+
+    db = connect(settings)
+    if video_ids is None:
+        video_ids = sorted(db[NODES].distinct("video_id"))
+    ids = [validate_video_id(v) for v in video_ids]
+    scorer = Scorer(settings, db, embedder or make_embedder(settings))
+    db[SCORES].create_index("video_id")
+    db[TEMPORAL_SCORES].create_index("video_id")
+    size = settings.agreement.videos_per_batch
+    reports = [scorer.run_batch(ids[i : i + size]).as_dict() for i in range(0, len(ids), size)]
+    merged = merge_reports(reports, Scorer.ready_key, sums=("node_rows", "temporal_rows"))
+    log.info("scored %d videos (%d node rows)", len(ids), merged["counts"]["node_rows"])
+    return {
+        "videos": len(ids),
+        "node_rows": merged["counts"]["node_rows"],
+        "temporal_rows": merged["counts"]["temporal_rows"],
+        "scorer_version": scorer.version,
+        "texts_embedded": scorer.embedder.encoded,
+        "failed": merged["failed"],
+    }
