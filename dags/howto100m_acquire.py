@@ -53,9 +53,9 @@ def howto100m_acquire():
         """Announce the clips stored tonight (skipped when there are none)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from actionlens.acquire.run import merge_reports
+        from actionlens.runtime import merge_reports
 
-        summary = merge_reports(list(reports or []))
+        summary = merge_reports(list(reports or []), "stored")
         if not summary["stored"]:
             raise AirflowSkipException(f"no new clips tonight: {summary['counts']}")
         outlet_events[STORED_CLIPS].extra = {"video_ids": summary["stored"]}

@@ -80,7 +80,7 @@ def test_every_fault_ends_in_its_state_and_the_batch_completes(acq_settings, db,
     batch = [good[0], MISSING, NOT_VIDEO, ZERO, TRUNCATED, good[1]]
     register(db, *batch)
     report = Acquirer(acq_settings, db=db).run(batch)
-    states = {o.video_id: o.state.value for o in report.outcomes}
+    states = {o.video_id: o.state for o in report.videos}
     assert states == {
         good[0]: "stored",
         good[1]: "stored",
@@ -103,8 +103,8 @@ def test_every_fault_ends_in_its_state_and_the_batch_completes(acq_settings, db,
 
 def test_stored_clip_is_normalised_and_its_facts_recorded(acq_settings, db, tmp_path):
     register(db, TALL)
-    outcome = Acquirer(acq_settings, db=db).run([TALL]).outcomes[0]
-    assert outcome.state.value == "stored", outcome.error
+    outcome = Acquirer(acq_settings, db=db).run([TALL]).videos[0]
+    assert outcome.state == "stored", outcome.error
     local = LocalBucket(acq_settings.bucket_uri()).download(clip_key(TALL), tmp_path / "c.mp4")
     facts = probe(local)
     assert (facts.video_codec, facts.pix_fmt) == ("h264", "yuv420p")
@@ -120,8 +120,8 @@ def test_stored_clip_is_normalised_and_its_facts_recorded(acq_settings, db, tmp_
 def test_audio_is_normalised_to_aac(acq_settings, db, source):
     vid = source[0].ids[0]
     register(db, vid)
-    outcome = Acquirer(acq_settings, db=db).run([vid]).outcomes[0]
-    assert outcome.clip.audio_codec == "aac"
+    outcome = Acquirer(acq_settings, db=db).run([vid]).videos[0]
+    assert outcome.clip["audio_codec"] == "aac"
 
 
 def test_upload_failure_leaves_no_object_and_the_video_retryable(
@@ -134,13 +134,13 @@ def test_upload_failure_leaves_no_object_and_the_video_retryable(
         raise OSError("connection reset during upload")
 
     monkeypatch.setattr(LocalBucket, "upload", refuse)
-    outcome = Acquirer(acq_settings, db=db).run([vid]).outcomes[0]
-    assert outcome.state.value == "failed" and "upload" in outcome.error
+    outcome = Acquirer(acq_settings, db=db).run([vid]).videos[0]
+    assert outcome.state == "failed" and "upload" in outcome.error
     doc = db[VIDEOS].find_one({"_id": vid})
     assert doc["state"] == "failed" and doc["next_attempt_at"] is not None
     monkeypatch.undo()
     assert not LocalBucket(acq_settings.bucket_uri()).exists(clip_key(vid))
-    assert Acquirer(acq_settings, db=db).run([vid]).outcomes[0].state.value == "stored"
+    assert Acquirer(acq_settings, db=db).run([vid]).videos[0].state == "stored"
 
 
 def test_rerun_of_the_same_night_downloads_and_uploads_nothing_twice(acq_settings, db, source):
@@ -159,7 +159,7 @@ def test_rerun_of_the_same_night_downloads_and_uploads_nothing_twice(acq_setting
     # Even a batch task retried by hand leaves stored videos alone.
     for batch in first.batches:
         report = Acquirer(acq_settings, db=db).run(batch)
-        assert {o.state.value for o in report.outcomes} == {"stored"}
+        assert {o.state for o in report.videos} == {"stored"}
     assert dict(server.hits) == fetched
     assert {k: (bucket.root / k).stat().st_mtime_ns for k in bucket.list("clips/")} == mtimes
     assert db[VIDEOS].count_documents({}) == len(src.ids)
@@ -171,8 +171,8 @@ def test_invalid_ids_never_reach_ytdlp_or_the_ledger(acq_settings, db, monkeypat
 
     monkeypatch.setattr(fetch, "download", forbidden)
     report = Acquirer(acq_settings, db=db).run(["../../etc/pw", "abc", "x" * 11 + ";rm"])
-    assert [o.state.value for o in report.outcomes] == ["failed"] * 3
-    assert all("is not 11 characters" in o.error for o in report.outcomes)
+    assert [o.outcome for o in report.videos] == ["failed"] * 3
+    assert all("is not 11 characters" in o.error for o in report.videos)
     assert db[VIDEOS].count_documents({}) == 0
 
 
@@ -184,8 +184,8 @@ def test_a_clip_already_in_the_bucket_is_adopted_not_fetched(acq_settings, db, s
     clip = tmp_path / "c.mp4"
     subprocess.run(["cp", str(src.videos_dir / f"{vid}.mp4"), str(clip)], check=True)
     LocalBucket(acq_settings.bucket_uri()).upload(clip, clip_key(vid))
-    outcome = Acquirer(acq_settings, db=db).run([vid]).outcomes[0]
-    assert outcome.state.value == "stored"
+    outcome = Acquirer(acq_settings, db=db).run([vid]).videos[0]
+    assert outcome.state == "stored"
     assert server.hits[f"/{vid}.mp4"] == before
 
 
@@ -197,9 +197,9 @@ def test_acquires_into_gcs(acq_settings, db, source, gcs_endpoint, tmp_path):
     gcs = acq_settings.model_copy(
         update={"bucket": "gs://actionlens-test/acquire", "gcs_endpoint": gcs_endpoint}
     )
-    outcome = Acquirer(gcs, db=db).run([vid]).outcomes[0]
-    assert outcome.state.value == "stored", outcome.error
-    assert outcome.clip.uri == f"gs://actionlens-test/acquire/clips/{vid}.mp4"
+    outcome = Acquirer(gcs, db=db).run([vid]).videos[0]
+    assert outcome.state == "stored", outcome.error
+    assert outcome.clip["uri"] == f"gs://actionlens-test/acquire/clips/{vid}.mp4"
     bucket = GCSBucket("gs://actionlens-test/acquire", endpoint=gcs_endpoint)
     assert probe(bucket.download(clip_key(vid), tmp_path / "g.mp4")).video_codec == "h264"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from actionlens.errors import InputError
 
@@ -88,24 +87,3 @@ class TranscriptSegment(BaseModel):
     start: float
     end: float
     text: str
-
-
-class AcquireOutcome(BaseModel):
-    """The result of acquiring one video, as reported by a batch."""
-
-    video_id: str
-    state: VideoState
-    error: str | None = None
-    clip: ClipFacts | None = None
-    seconds: float = 0.0
-
-
-class BatchReport(BaseModel):
-    """What one acquire batch did; also the XCom a batch task returns."""
-
-    outcomes: list[AcquireOutcome] = Field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    def ids(self, state: VideoState) -> list[str]:
-        return [o.video_id for o in self.outcomes if o.state == state]

@@ -28,7 +28,7 @@ def acquire(args: argparse.Namespace) -> dict:
     from actionlens.acquire.run import acquire_batch
     from actionlens.settings import get_settings
 
-    return acquire_batch(get_settings(), video_ids(args.videos)).model_dump(mode="json")
+    return acquire_batch(get_settings(), video_ids(args.videos)).as_dict()
 
 
 @command("ledger", "print the ledger's counts by state")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,8 @@ from actionlens.errors import (
     video_failure,
 )
 from actionlens.media import MediaError, ffmpeg_binary, normalise, probe
-from actionlens.progress import Progress
-from actionlens.records import AcquireOutcome, BatchReport, ClipFacts, VideoState, validate_video_id
+from actionlens.records import ClipFacts, VideoState
+from actionlens.runtime import Outcome, Result, StageReport, VideoStage, run_stage
 from actionlens.settings import Settings
 from actionlens.store.mongo import VIDEOS, connect
 from actionlens.store.storage import Bucket, clip_key, open_bucket, sha256_file
@@ -118,8 +117,16 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
     return result
 
 
-class Acquirer:
-    """Downloads, normalises, probes and stores videos; records every outcome."""
+class Acquirer(VideoStage):
+    """Downloads, normalises, probes and stores videos; records every outcome.
+
+    The ledger's own state machine is this stage's record: `claim` takes a video's lease
+    (state `downloading`, one more attempt) and `release` ends it in stored, unavailable or
+    failed with a backoff, so two workers never fetch the same video.
+    """
+
+    name = "acquire"
+    ready_key = "stored"
 
     def __init__(self, settings: Settings, *, db=None, bucket: Bucket | None = None):
         self.settings = settings
@@ -127,72 +134,62 @@ class Acquirer:
         self.videos = (db if db is not None else connect(settings))[VIDEOS]
         self.bucket = bucket or open_bucket(settings)
         self.ffmpeg = ffmpeg_binary(settings.ffmpeg)
+        self._claims: dict[str, dict] = {}
 
-    def run(self, video_ids: list[str]) -> BatchReport:
-        report = BatchReport(started_at=ledger.now_utc())
-        progress = Progress("acquire", len(video_ids))
-        for vid in video_ids:
-            outcome = self.one(vid)
-            report.outcomes.append(outcome)
-            progress.advance(outcome.state.value, f"{vid} {outcome.error or ''}".strip())
-        report.finished_at = ledger.now_utc()
-        return report
+    @property
+    def ledger_key(self) -> None:
+        return None  # the ledger document's own state is the record (see release)
 
-    def one(self, video_id: str) -> AcquireOutcome:
-        started = time.monotonic()
-        try:
-            validate_video_id(video_id)
-        except InputError as exc:
-            # Never reaches yt-dlp, a path or the ledger.
-            return AcquireOutcome(
-                video_id=str(video_id)[:64], state=VideoState.FAILED, error=str(exc)
+    def run(self, video_ids: list[str]) -> StageReport:
+        return run_stage(self, video_ids)
+
+    def claim(self, video_id: str) -> Result | None:
+        doc = ledger.claim(self.videos, video_id, ledger.now_utc(), self.cfg.lease_seconds)
+        if doc is not None:
+            self._claims[video_id] = doc
+            return None
+        current = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1})
+        if current is None:
+            return Result(
+                Outcome.FAILED, f"[{video_id}] not in the ledger: plan the run first", record=False
             )
-        now = ledger.now_utc()
-        doc = ledger.claim(self.videos, video_id, now, self.cfg.lease_seconds)
+        # Stored already, held by another worker, final or waiting out its backoff.
+        state = VideoState(current["state"])
+        facts = {"state": state.value, "clip": current.get("clip")}
+        outcome = Outcome.UP_TO_DATE if state == VideoState.STORED else Outcome.SKIPPED
+        return Result(outcome, facts=facts, record=False)
+
+    def process(self, video_id: str) -> Result:
+        clip = self._acquire(video_id)
+        return Result(Outcome.DONE, facts={"state": VideoState.STORED.value, "clip": clip})
+
+    def failed(self, video_id: str, exc: BaseException) -> Result:
+        if isinstance(exc, SourceUnavailable):
+            return Result(Outcome.FAILED, str(exc), {"state": VideoState.UNAVAILABLE.value})
+        # Every other failure is retryable; the batch goes on.
+        error = video_failure(video_id, exc, "acquire")
+        return Result(Outcome.FAILED, error, {"state": VideoState.FAILED.value})
+
+    def release(self, video_id: str, result: Result) -> None:
+        doc = self._claims.pop(video_id, None)
         if doc is None:
-            current = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1})
-            if current is None:
-                return AcquireOutcome(
-                    video_id=video_id,
-                    state=VideoState.FAILED,
-                    error=f"[{video_id}] not in the ledger: plan the run first",
-                )
-            clip = ClipFacts(**current["clip"]) if current.get("clip") else None
-            return AcquireOutcome(video_id=video_id, state=VideoState(current["state"]), clip=clip)
-        try:
-            clip = self._acquire(video_id)
-        except SourceUnavailable as exc:
-            ledger.mark_unavailable(self.videos, video_id, str(exc))
-            return AcquireOutcome(
-                video_id=video_id,
-                state=VideoState.UNAVAILABLE,
-                error=str(exc),
-                seconds=time.monotonic() - started,
-            )
-        except Exception as exc:  # noqa: BLE001 - every other failure is retryable, the batch goes on
-            error = video_failure(video_id, exc, "acquire")
+            return  # claiming itself failed: nothing was taken
+        state = result.facts.get("state")
+        if state == VideoState.STORED:
+            ledger.mark_stored(self.videos, video_id, result.facts["clip"])
+            result.facts["clip"] = result.facts["clip"].model_dump()
+        elif state == VideoState.UNAVAILABLE:
+            ledger.mark_unavailable(self.videos, video_id, result.error)
+        else:
             ledger.mark_failed(
                 self.videos,
                 video_id,
-                error,
+                result.error,
                 attempts=doc["attempts"],
                 max_attempts=self.cfg.max_attempts,
                 base=self.cfg.backoff_base_seconds,
                 cap=self.cfg.backoff_max_seconds,
             )
-            return AcquireOutcome(
-                video_id=video_id,
-                state=VideoState.FAILED,
-                error=error,
-                seconds=time.monotonic() - started,
-            )
-        ledger.mark_stored(self.videos, video_id, clip)
-        return AcquireOutcome(
-            video_id=video_id,
-            state=VideoState.STORED,
-            clip=clip,
-            seconds=time.monotonic() - started,
-        )
 
     def _acquire(self, video_id: str) -> ClipFacts:
         key = clip_key(video_id)
@@ -258,20 +255,5 @@ class Acquirer:
         return ClipFacts.from_probe(self.bucket.object_uri(key), digest, size, facts)
 
 
-def acquire_batch(settings: Settings, video_ids: list[str]) -> BatchReport:
+def acquire_batch(settings: Settings, video_ids: list[str]) -> StageReport:
     return Acquirer(settings).run(video_ids)
-
-
-def merge_reports(reports: list[dict | None]) -> dict:
-    """Fold batch reports (XComs; None for a batch that died) into ids and counts."""
-    stored: list[str] = []
-    counts: Counter = Counter()
-    for raw in reports:
-        if raw is None:
-            counts["batch_lost"] += 1
-            continue
-        report = BatchReport.model_validate(raw)
-        for outcome in report.outcomes:
-            counts[outcome.state.value] += 1
-        stored.extend(report.ids(VideoState.STORED))
-    return {"stored": sorted(set(stored)), "counts": dict(counts)}
