@@ -19,7 +19,6 @@ from actionlens.agreement import SCORER_VERSION
 from actionlens.agreement.lexical import lexical_batch
 from actionlens.agreement.temporal import temporal_agreement
 from actionlens.annotations import FIELDS, field_text, usable
-from actionlens.records import validate_video_id
 from actionlens.runtime import Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import Settings
 from actionlens.store.mongo import SCORES, TEMPORAL_SCORES
@@ -119,11 +118,9 @@ def _replace(collection, video_ids: Sequence[str], docs: list[dict]) -> None:
         collection.bulk_write(
             [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
         )
-    keep: dict[str, list[str]] = defaultdict(list)
-    for d in docs:
-        keep[d["video_id"]].append(d["_id"])
-    for vid in video_ids:
-        collection.delete_many({"video_id": vid, "_id": {"$nin": keep.get(vid, [])}})
+    # Row ids name their node (or video), so one query finds every stale row of the batch.
+    keep = [d["_id"] for d in docs]
+    collection.delete_many({"video_id": {"$in": list(video_ids)}, "_id": {"$nin": keep}})
 
 
 def make_embedder(settings: Settings):
@@ -215,7 +212,7 @@ def score_videos(settings: Settings, video_ids: Sequence[str] | None = None, emb
     db = connect(settings)
     if video_ids is None:
         video_ids = sorted(db[NODES].distinct("video_id"))
-    ids = [validate_video_id(v) for v in video_ids]
+    ids = list(video_ids)  # each id is validated by the runner
     scorer = Scorer(settings, db, embedder or make_embedder(settings))
     db[SCORES].create_index("video_id")
     db[TEMPORAL_SCORES].create_index("video_id")

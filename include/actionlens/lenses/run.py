@@ -243,7 +243,7 @@ class LensRunner:
         videos = {
             d["_id"]: d
             for d in self.db[VIDEOS].find(
-                {"_id": {"$in": [v for v in video_ids if isinstance(v, str)]}},
+                {"_id": {"$in": list(video_ids)}},
                 {"transcript": 1, "clip": 1},
             )
         }

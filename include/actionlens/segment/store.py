@@ -88,37 +88,6 @@ def replace_tree(
     return {"nodes": len(tree), "inserted": result.upserted_count, "removed": removed}
 
 
-def mark_stage(
-    videos: Collection,
-    video_id: str,
-    *,
-    state: str,
-    backend: str,
-    version: str,
-    error: str | None = None,
-    retryable: bool = False,
-    facts: dict[str, Any] | None = None,
-) -> None:
-    """Record `stages.segment` on the ledger document (attempts count failures)."""
-    now = datetime.now(UTC)
-    stage = {
-        "state": state,
-        "segmenter": backend,
-        "version": version,
-        "at": now,
-        "error": error,
-        "retryable": retryable,
-        **(facts or {}),
-    }
-    update: dict[str, Any] = {"$set": {f"stages.{STAGE}.{k}": v for k, v in stage.items()}}
-    update["$set"]["updated_at"] = now
-    if state == "failed":
-        update["$inc"] = {f"stages.{STAGE}.attempts": 1}
-    else:
-        update["$set"][f"stages.{STAGE}.attempts"] = 0
-    videos.update_one({"_id": video_id}, update)
-
-
 def pending_ids(videos: Collection, *, limit: int, max_attempts: int) -> list[str]:
     """Stored videos that have no segment stage yet, or a retryable failure left."""
     query = {
