@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,31 +246,6 @@ def usable(annotation: dict | None) -> bool:
         and annotation.get("status") != "failed"
         and ("summary" in annotation or "action" in annotation)
     )
-
-
-def fold_reports(
-    reports: Sequence[dict | None],
-    ids_key: str,
-    parts: Callable[[dict], Sequence[dict]] = lambda report: [report],
-) -> dict[str, Any]:
-    """Fold annotation batch reports (XComs; None for a batch that died) into the ids under
-    `ids_key`, the failed ids, and node / invalid / error counts summed over `parts` of
-    each report (the report itself, or one part per source)."""
-    ids: set[str] = set()
-    failed: set[str] = set()
-    counts = {"nodes": 0, "invalid": 0, "errors": 0, "batches_lost": 0}
-    for report in reports:
-        if report is None:
-            counts["batches_lost"] += 1
-            continue
-        ids.update(report.get(ids_key) or [])
-        failed.update(report.get("failed") or [])
-        for part in parts(report):
-            counts["nodes"] += int(part.get("nodes") or 0)
-            for v in part.get("videos") or []:
-                counts["invalid"] += int(v.get("invalid") or 0)
-                counts["errors"] += int(v.get("errors") or 0)
-    return {ids_key: sorted(ids), "failed": sorted(failed), "counts": counts}
 
 
 def converse(
