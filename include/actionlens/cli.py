@@ -60,6 +60,14 @@ def names(value: str) -> list[str]:
     return [v for v in (s.strip() for s in value.split(",")) if v]
 
 
+def videos_or_all_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--videos",
+        required=True,
+        help="comma-separated video ids, or 'all' (every annotated video)",
+    )
+
+
 def annotated_or_listed(value: str, settings) -> list[str]:
     """`--videos a,b` or `--videos all` (every video with an annotated node)."""
     if value.strip().lower() != "all":

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from actionlens.cli import annotated_or_listed, command, names
+from actionlens.cli import annotated_or_listed, command, names, videos_or_all_argument
 
 
 def _opinion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--videos",
-        required=True,
-        help="comma-separated video ids, or 'all' (every annotated video)",
-    )
+    videos_or_all_argument(p)
     p.add_argument(
         "--sources",
         type=names,
