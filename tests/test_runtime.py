@@ -97,6 +97,14 @@ def test_the_runner_writes_the_stage_record_and_counts_failures_in_a_row():
     assert failed["$inc"] == {"stages.echo.attempts": 1}
 
 
+def test_each_video_is_recorded_before_the_next_starts():
+    """A pod killed mid-batch (here: an interrupt) keeps the records of finished videos."""
+    ledger, stage = Ledger(), Echo({B: KeyboardInterrupt()})
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(stage, [A, B, C], videos=ledger)
+    assert [u[0] for u in ledger.updates] == [A] and stage.calls[-1] == "teardown"
+
+
 def test_teardown_runs_when_the_loop_breaks():
     class Broken(Echo):
         def describe(self):

@@ -207,7 +207,20 @@ class Runner:
         )
         ids = _unique_ids(video_ids)
         progress = Progress(stage.label, len(ids))
-        results: dict[object, tuple[Result, float]] = {}
+        lines: dict[object, VideoResult] = {}
+
+        def finish(vid: object, result: Result, seconds: float) -> None:
+            # Recorded as soon as it is known: a batch that dies later keeps this video's work.
+            self._finish(stage, vid, result)
+            lines[vid] = VideoResult(
+                video_id=str(vid)[:64],
+                outcome=result.outcome,
+                error=result.error,
+                seconds=round(seconds, 3),
+                **result.facts,
+            )
+            progress.advance(result.outcome.value, f"{lines[vid].video_id} {result.error or ''}")
+
         stage.setup()
         try:
             todo: list[str] = []
@@ -216,12 +229,12 @@ class Runner:
                 result = self._start(stage, vid)
                 if result is None and stage.batched:
                     result = self._guard(stage, vid, stage.prepare)
-                if result is None and stage.batched:
-                    todo.append(vid)
-                    continue
+                    if result is None:
+                        todo.append(vid)
+                        continue
                 if result is None:
                     result = self._guard(stage, vid, stage.process)
-                results[vid] = (result, time.monotonic() - t0)
+                finish(vid, result, time.monotonic() - t0)
             if todo:
                 t0 = time.monotonic()
                 try:
@@ -230,25 +243,13 @@ class Runner:
                     done = {vid: stage.failed(vid, exc) for vid in todo}
                 share = (time.monotonic() - t0) / len(todo)
                 for vid in todo:
-                    results[vid] = (done[vid], share)
-            for vid in ids:
-                result, seconds = results[vid]
-                self._finish(stage, vid, result)
-                line = VideoResult(
-                    video_id=str(vid)[:64],
-                    outcome=result.outcome,
-                    error=result.error,
-                    seconds=round(seconds, 3),
-                    **result.facts,
-                )
-                report.videos.append(line)
-                progress.advance(result.outcome.value, f"{line.video_id} {result.error or ''}")
+                    finish(vid, done[vid], share)
         finally:
             stage.teardown()
+        report.videos = [lines[vid] for vid in ids]
         report.finished_at = datetime.now(UTC)
         report.seconds = round(time.monotonic() - started, 3)
-        extra = stage.describe()
-        for key, value in extra.items():
+        for key, value in stage.describe().items():
             setattr(report, key, value)
         return report
 
