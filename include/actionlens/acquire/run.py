@@ -29,7 +29,7 @@ from actionlens.errors import (
 )
 from actionlens.media import MediaError, ffmpeg_binary, normalise, probe
 from actionlens.records import ClipFacts, VideoState
-from actionlens.runtime import Outcome, Result, StageReport, VideoStage, run_stage
+from actionlens.runtime import Outcome, Result, StageReport, VideoStage
 from actionlens.settings import Settings
 from actionlens.store.mongo import VIDEOS, connect
 from actionlens.store.storage import Bucket, clip_key, open_bucket, sha256_file
@@ -141,7 +141,7 @@ class Acquirer(VideoStage):
         return None  # the ledger document's own state is the record (see release)
 
     def run(self, video_ids: list[str]) -> StageReport:
-        return run_stage(self, video_ids)
+        return self.run_batch(video_ids)
 
     def claim(self, video_id: str) -> Result | None:
         doc = ledger.claim(self.videos, video_id, ledger.now_utc(), self.cfg.lease_seconds)
