@@ -28,16 +28,16 @@ def test_reports_merge_with_lost_batches():
             {
                 "stage": "aggregate",
                 "videos": [
-                    {"video_id": "a", "outcome": "done", "nodes": 3, "invalid": 1, "errors": 0}
+                    {"video_id": "a", "outcome": "done", "asked": 3, "invalid": 1, "errors": 0}
                 ],
             },
             None,
         ],
         "annotated",
-        sums=("nodes", "invalid", "errors"),
+        sums=("asked", "invalid", "errors"),
     )
     assert agg["annotated"] == ["a"] and agg["counts"] == {
-        "nodes": 3,
+        "asked": 3,
         "invalid": 1,
         "errors": 0,
         "batches_lost": 1,

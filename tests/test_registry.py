@@ -43,6 +43,13 @@ def test_a_class_without_declared_capabilities_is_refused():
         registry["bare"]
 
 
+def _python(code: str) -> list[str]:
+    """The words a fresh interpreter prints running `code`."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
 def test_choosing_a_baseline_imports_no_model_module():
     """The table is read without importing the other backends (nor torch)."""
     code = (
@@ -53,9 +60,7 @@ def test_choosing_a_baseline_imports_no_model_module():
         "print(m.backend, 'torch' in sys.modules, 'actionlens.models.qwen3vl' in sys.modules,"
         " 'actionlens.models.openai_compat' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["transcript", "False", "False", "False"]
+    assert _python(code) == ["transcript", "False", "False", "False"]
 
 
 def test_transformers_auto_is_known_to_every_stage_without_importing_opinions():
@@ -67,6 +72,4 @@ def test_transformers_auto_is_known_to_every_stage_without_importing_opinions():
         "print(cls.__name__, cls.needs_gpu, any(m.startswith('actionlens.opinions')"
         " for m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["AutoVLMChat", "True", "False"]
+    assert _python(code) == ["AutoVLMChat", "True", "False"]

@@ -248,6 +248,27 @@ def usable(annotation: dict | None) -> bool:
     )
 
 
+def answer_counts() -> dict[str, Any]:
+    """A video's tally of answers: nodes asked, how the answers came out, tokens used."""
+    return {
+        "asked": 0,
+        "ok": 0,
+        "invalid": 0,
+        "errors": 0,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
+
+
+def tally(counts: dict[str, Any], outcome: Outcome) -> None:
+    """Count one conversation's outcome into `counts` (see answer_counts)."""
+    counts["asked"] += 1
+    counts["ok"] += outcome.status == "ok"
+    counts["invalid"] += outcome.status == "invalid"
+    counts["errors"] += outcome.status == "error"
+    counts["usage"]["prompt_tokens"] += outcome.usage.prompt_tokens
+    counts["usage"]["completion_tokens"] += outcome.usage.completion_tokens
+
+
 def converse(
     model: ChatModel,
     first: Sequence[ChatRequest],

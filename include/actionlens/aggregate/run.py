@@ -17,7 +17,7 @@ from typing import Any
 
 from actionlens.aggregate import prompt as P
 from actionlens.annotations import Outcome as Answer
-from actionlens.annotations import converse
+from actionlens.annotations import answer_counts, converse, tally
 from actionlens.errors import InputError
 from actionlens.models import ChatModel, ChatRequest, load_model, source_key, user
 from actionlens.runtime import Outcome, Result, VideoStage
@@ -62,16 +62,8 @@ class _Job:
 
 
 def _counts() -> dict[str, Any]:
-    """A video's facts: nodes asked now and how their answers came out."""
-    return {
-        "segmenter": None,
-        "eligible": 0,
-        "nodes": 0,
-        "annotated": 0,
-        "invalid": 0,
-        "errors": 0,
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-    }
+    """A video's facts: its tree, eligible nodes and the answers about those asked now."""
+    return {"segmenter": None, "eligible": 0, **answer_counts()}
 
 
 class Aggregator(VideoStage):
@@ -125,12 +117,16 @@ class Aggregator(VideoStage):
 
     def record(self, video_id: str, result: Result) -> dict[str, Any]:
         facts = {**_counts(), **result.facts}
-        facts.pop("nodes")
         return {
             "source": SOURCE,
             "model_id": self.model.model_id,
             "baseline": self.model.baseline,
-            **facts,
+            "segmenter": facts["segmenter"],
+            "eligible": facts["eligible"],
+            "annotated": facts["ok"],  # nodes with a valid annotation now
+            "invalid": facts["invalid"],
+            "errors": facts["errors"],
+            "usage": facts["usage"],
         }
 
     def prepare(self, video_id: str) -> Result | None:
@@ -207,13 +203,7 @@ class Aggregator(VideoStage):
                     {"$set": {f"annotations.{SOURCE}": self.document(job, outcome, now)}},
                 )
             )
-            facts = self._facts[job.tree.video_id]
-            facts["nodes"] += 1
-            facts["annotated"] += outcome.status == "ok"
-            facts["invalid"] += outcome.status == "invalid"
-            facts["errors"] += outcome.status == "error"
-            facts["usage"]["prompt_tokens"] += outcome.usage.prompt_tokens
-            facts["usage"]["completion_tokens"] += outcome.usage.completion_tokens
+            tally(self._facts[job.tree.video_id], outcome)
         if ops:
             self.db[NODES].bulk_write(ops, ordered=False)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from actionlens.annotations import Outcome as Answer
-from actionlens.annotations import converse
+from actionlens.annotations import answer_counts, converse, tally
 from actionlens.errors import InputError
 from actionlens.media.frames import (
     FRAME_SIZE,
@@ -58,15 +58,8 @@ def _node(doc: dict[str, Any]) -> TreeNode:
 
 
 def _counts() -> dict[str, Any]:
-    """A video's facts: annotated nodes, those asked now and how the answers came out."""
-    return {
-        "annotated_nodes": 0,
-        "asked": 0,
-        "ok": 0,
-        "invalid": 0,
-        "errors": 0,
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-    }
+    """A video's facts: its annotated nodes and the answers about them."""
+    return {"annotated_nodes": 0, **answer_counts()}
 
 
 class OpinionRunner(VideoStage):
@@ -228,12 +221,7 @@ class OpinionRunner(VideoStage):
             self.db[NODES].bulk_write(ops, ordered=False)
         self.asked += len(outcomes)
         for o in outcomes:
-            facts["asked"] += 1
-            facts["ok"] += o.status == "ok"
-            facts["invalid"] += o.status == "invalid"
-            facts["errors"] += o.status == "error"
-            facts["usage"]["prompt_tokens"] += o.usage.prompt_tokens
-            facts["usage"]["completion_tokens"] += o.usage.completion_tokens
+            tally(facts, o)
 
 
 def load_opinion_model(spec: OpinionSource, settings: Settings) -> ChatModel:

@@ -64,7 +64,7 @@ def caption_and_aggregate(trees: Any, *, settings: Settings | None = None) -> An
         from actionlens.runtime import merge_reports
 
         summary = merge_reports(
-            list(reports or []), "annotated", sums=("nodes", "invalid", "errors")
+            list(reports or []), "annotated", sums=("asked", "invalid", "errors")
         )
         if not summary["annotated"]:
             raise AirflowSkipException(f"no video annotated: {summary['counts']}")
