@@ -22,11 +22,19 @@ $(STAMP): requirements.txt pyproject.toml
 test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-## Debian's Chromium, for the dashboard's browser test.
+## Debian's Chromium for the browser tests (dashboard charts, FiftyOne App), installed
+## where this user may (root with apt-get, as in CI); elsewhere those tests are skipped and
+## say why.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the dashboard test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "NOTE: no chromium, and this user cannot install it (needs root and apt-get)."; \
+	  echo "      Skipped below: the browser tests of the dashboard and the FiftyOne App."; \
+	  echo "      To run them: sudo apt-get install chromium"; \
+	fi
 
 ## Unit tests only: no mongod, emulator or Airflow database.
 test-fast: install
@@ -40,10 +48,12 @@ demo: install
 bench: install
 	$(BIN)/python -m actionlens.bench
 
-## Airflow UI locally (api-server, scheduler, dag-processor, triggerer); prints the login.
+## Everything locally on the demo's home (var/): Airflow (api-server, scheduler,
+## dag-processor, triggerer), mongod, the FiftyOne App, the demo's source. Ctrl-C stops it.
 up: install
 	$(BIN)/python -m actionlens.devstack up
 
+## Stops every process `make up` started (after a crash, or from another shell).
 down:
 	$(BIN)/python -m actionlens.devstack down
 

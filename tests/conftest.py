@@ -69,6 +69,26 @@ def db(settings):
 
 
 @pytest.fixture(scope="session")
+def chromium_binary() -> str:
+    """Debian's Chromium for the browser tests. `make test` installs it where it can (root
+    with apt-get, as in CI): there its absence fails the test; for any other user the test
+    is skipped with the reason."""
+    import shutil
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary:
+        return binary
+    if os.geteuid() == 0:
+        pytest.fail(
+            "Debian's chromium is not installed: run `make browser` (apt-get install chromium)"
+        )
+    pytest.skip(
+        "browser test cannot run: no chromium, and this user is not root so `make test` cannot "
+        "install it (as root: apt-get install chromium)"
+    )
+
+
+@pytest.fixture(scope="session")
 def ffmpeg():
     from actionlens.media import ffmpeg_binary
 

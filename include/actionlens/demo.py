@@ -3,21 +3,29 @@
 Generates a few synthetic clips with distinct scenes plus a HowTo100M-shaped manifest
 and transcripts, serves them on loopback as the video source, runs every DAG through
 Airflow (`airflow dags test`) in pipeline order, and prints what each stage stored.
+
+It works in the same home as `make up` (`var/` unless ACTIONLENS_HOME says otherwise) and
+writes its settings (source, reference, pairs) to the home's settings file, so `make up`
+afterwards shows its runs, marts and FiftyOne samples, and serves its source.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from actionlens.airflow_env import airflow_environment
+from actionlens.devstack import Stack, home_settings, port_free, preflight, write_home_settings
 from actionlens.media import ffmpeg_binary
 from actionlens.serve import StaticServer
-from actionlens.settings import REPO_ROOT, child_environment
+from actionlens.settings import REPO_ROOT, get_settings
 from actionlens.synthetic import make_source
+from actionlens.telemetry import TELEMETRY_OFF
 
 # In pipeline order; each is skipped if its DAG file is not there.
 DEMO_DAGS = ["howto100m_acquire", "tree_of_captions", "second_opinions", "agreement"]
@@ -34,7 +42,7 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> int:
         for line in proc.stdout:
             fh.write(line)
             if any(s in line for s in SHOWN):
-                print("   ", line.rstrip()[-220:], flush=True)
+                print("   ", line.rstrip(), flush=True)
         return proc.wait()
 
 
@@ -49,65 +57,110 @@ def _command(args: list[str], env: dict[str, str], pretty: bool = False) -> str:
     return json.dumps(result, indent=2 if pretty else None)
 
 
+def demo_settings(home: Path, source_dir: Path) -> dict:
+    """What the demo sets in the home's settings file (a person's edits there win)."""
+    return {
+        "home": str(home),
+        "bucket": str(home / "bucket"),
+        "duckdb_path": str(home / "warehouse.duckdb"),
+        "acquire": {
+            "manifest": str(source_dir / "HowTo100M_v1.csv"),
+            "task_ids": str(source_dir / "task_ids.csv"),
+            "transcripts": str(source_dir / "raw_caption.json"),
+            "batch_size": 2,
+        },
+        # No Action100M reference here: the labels under test are our own stage 3
+        # (`ours`), checked against the two second opinions.
+        "agreement": {
+            "reference_source": "ours",
+            "pairs": [["ours", "qwen3vl"], ["ours", "molmo2"], ["qwen3vl", "molmo2"]],
+        },
+    }
+
+
+def _source_port(template: str) -> int:
+    """The port the home's settings already name for the source, when it is free."""
+    url = urlsplit(template)
+    if url.hostname == "127.0.0.1" and url.port and port_free("127.0.0.1", url.port):
+        return url.port
+    return 0
+
+
 def main() -> int:
-    home = REPO_ROOT / "var" / "demo"
+    from actionlens.store.embedded import EmbeddedMongo
+    from actionlens.store.mongo import mongo_uri
+
+    settings = home_settings()
+    home = settings.home
+    if running := Stack(settings).running():
+        print(
+            f"`make up` runs on {home} ({', '.join(running)}): trigger howto100m_acquire in its "
+            "UI, or stop it with `make down` before `make demo`",
+            file=sys.stderr,
+        )
+        return 1
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     source_dir = home / "source"
+    src = None
     if not (source_dir / "HowTo100M_v1.csv").exists():
         print("generating synthetic clips, manifest and transcripts ...", flush=True)
-    src = (
-        make_source(
+        src = make_source(
             source_dir, ffmpeg=ffmpeg_binary(), n_videos=4, seconds=20.0, extra_manifest_ids=1
         )
-        if not (source_dir / "HowTo100M_v1.csv").exists()
-        else None
-    )
-    with StaticServer(source_dir / "videos") as server:
-        env = child_environment(
-            airflow_environment(home / "airflow"),
-            {
-                "ACTIONLENS_HOME": str(home),
-                "ACTIONLENS_BUCKET": str(home / "bucket"),
-                "ACTIONLENS_DUCKDB_PATH": str(home / "warehouse.duckdb"),
-                "ACTIONLENS_ACQUIRE__MANIFEST": str(source_dir / "HowTo100M_v1.csv"),
-                "ACTIONLENS_ACQUIRE__TASK_IDS": str(source_dir / "task_ids.csv"),
-                "ACTIONLENS_ACQUIRE__TRANSCRIPTS": str(source_dir / "raw_caption.json"),
-                "ACTIONLENS_ACQUIRE__URL_TEMPLATE": server.url + "/{video_id}.mp4",
-                "ACTIONLENS_ACQUIRE__BATCH_SIZE": "2",
-                "HF_HUB_OFFLINE": "1",
-                # No Action100M reference here: the labels under test are our own stage 3
-                # (`ours`), checked against the two second opinions.
-                "ACTIONLENS_AGREEMENT__REFERENCE_SOURCE": "ours",
-                "ACTIONLENS_AGREEMENT__PAIRS": json.dumps(
-                    [["ours", "qwen3vl"], ["ours", "molmo2"], ["qwen3vl", "molmo2"]]
-                ),
-            },
-        )
-        airflow = [sys.executable, "-m", "airflow"]
-        print("migrating the Airflow metadata database ...", flush=True)
-        if _run([*airflow, "db", "migrate"], env, logs / "db-migrate.log"):
-            print(f"airflow db migrate failed: see {logs / 'db-migrate.log'}")
-            return 1
-        for dag_id in DEMO_DAGS:
-            if not (REPO_ROOT / "dags" / f"{dag_id}.py").exists():
-                continue
-            print(f"\n== {dag_id} ==", flush=True)
-            started = time.monotonic()
-            code = _run([*airflow, "dags", "test", dag_id], env, logs / f"{dag_id}.log")
-            print(
-                f"   {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s "
-                f"(full log: {logs / f'{dag_id}.log'})",
-                flush=True,
-            )
-            if code:
-                return code
-        print("\nledger:", _command(["ledger"], env))
-        confidence = _command(["confidence-summary"], env, pretty=True)
-        print("\nconfidence summary (warehouse marts):\n" + confidence)
-        print("\nThe dashboard_url above is a page of the Airflow UI: `make up` serves it.")
+    config = write_home_settings(home, demo_settings(home, source_dir), overwrite=False)
+    mongo_was_running = settings.mongo_uri or EmbeddedMongo(home / "mongo").running()
+    with StaticServer(source_dir / "videos", _source_port(settings.acquire.url_template)) as server:
+        template = server.url + "/{video_id}.mp4"
+        write_home_settings(home, {"acquire": {"url_template": template}})
+        get_settings.cache_clear()
+        home_settings()  # every read from here on goes through the file just written
+        env = {
+            **os.environ,
+            **TELEMETRY_OFF,
+            **airflow_environment(home / "airflow"),
+            "ACTIONLENS_CONFIG": str(config),
+            "ACTIONLENS_HOME": str(home),
+            "ACTIONLENS_MONGO_URI": mongo_uri(get_settings()),
+        }
+        try:
+            code = _pipeline(env, logs)
+        finally:
+            if not mongo_was_running:  # leave nothing running that the demo started
+                EmbeddedMongo(home / "mongo").stop()
     if src is not None:
         print(f"source videos: {', '.join(src.ids)}")
+    if code == 0:
+        print(
+            f"\nEverything above lives in {home} (settings: {config}). `make up` serves it: "
+            "the Airflow UI with these runs, the dashboard, the FiftyOne App and this source."
+        )
+    return code
+
+
+def _pipeline(env: dict[str, str], logs: Path) -> int:
+    airflow = [sys.executable, "-m", "airflow"]
+    print("migrating the Airflow metadata database ...", flush=True)
+    if _run([*airflow, "db", "migrate"], env, logs / "db-migrate.log"):
+        print(f"airflow db migrate failed: see {logs / 'db-migrate.log'}")
+        return 1
+    preflight(env)
+    for dag_id in DEMO_DAGS:
+        if not (REPO_ROOT / "dags" / f"{dag_id}.py").exists():
+            continue
+        print(f"\n== {dag_id} ==", flush=True)
+        started = time.monotonic()
+        code = _run([*airflow, "dags", "test", dag_id], env, logs / f"{dag_id}.log")
+        print(
+            f"   {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s "
+            f"(full log: {logs / f'{dag_id}.log'})",
+            flush=True,
+        )
+        if code:
+            return code
+    print("\nledger:", _command(["ledger"], env))
+    confidence = _command(["confidence-summary"], env, pretty=True)
+    print("\nconfidence summary (warehouse marts):\n" + confidence)
     return 0
 
 

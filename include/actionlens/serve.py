@@ -52,3 +52,31 @@ class StaticServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m actionlens.serve ROOT [--port N]`: serve until SIGTERM or Ctrl-C
+    (`make up` runs the demo's synthetic source this way)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="actionlens.serve", description=main.__doc__)
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not args.root.is_dir():
+        parser.error(f"{args.root} is not a directory")
+    server = StaticServer(args.root, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.httpd.shutdown).start())
+    print(f"serving {args.root} at {server.url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
