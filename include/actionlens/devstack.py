@@ -244,13 +244,24 @@ class Stack:
             self.pidfile(name).unlink(missing_ok=True)
         return was
 
+    @property
+    def stopping_marker(self) -> Path:
+        """Present while `make down` stops the stack: `make up` then exits quietly."""
+        return self.run_dir / "stopping"
+
     def down(self) -> list[str]:
         """Stop every component of this home, then mongod once nothing uses it."""
         from actionlens.store.embedded import EmbeddedMongo
 
-        stopped = self.stop(sorted(p.stem for p in self.run_dir.glob("*.json")))
-        if not self.settings.mongo_uri and EmbeddedMongo(self.home / "mongo").stop():
-            stopped.append("mongod")
+        names = sorted(p.stem for p in self.run_dir.glob("*.json"))
+        if names:
+            self.stopping_marker.touch()
+        try:
+            stopped = self.stop(names)
+            if not self.settings.mongo_uri and EmbeddedMongo(self.home / "mongo").stop():
+                stopped.append("mongod")
+        finally:
+            self.stopping_marker.unlink(missing_ok=True)
         return stopped
 
     # make up ----------------------------------------------------------------------------
@@ -378,8 +389,10 @@ class Stack:
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                if not self.pidfile(name).exists():
-                    raise Stopped(f"{name} was stopped (`make down`?)")
+                if self.stopping_marker.exists() or not self.pidfile(name).exists():
+                    self.procs.clear()  # `make down` stops them; not ours to stop again
+                    self.started = False
+                    raise Stopped("make down")
                 tail = (self.log_dir / f"{name}.log").read_text()[-2000:]
                 raise ConfigurationError(f"{name} exited with code {proc.returncode}:\n{tail}")
 
@@ -420,7 +433,7 @@ def up() -> int:
         stack.up(on_ready=lambda text: print(text, flush=True))
         stack.serve_forever()
     except Stopped as why:
-        print(f"stopping ({why}) ...", flush=True)
+        print(f"stopping ({why}) ..." if stack.started else "stopped by `make down`", flush=True)
     except ConfigurationError as exc:
         print(f"make up: {exc}", file=sys.stderr, flush=True)
         code = 1
