@@ -149,7 +149,10 @@ def stop_families(leaders: list[int], wait_seconds: float = STOP_SECONDS) -> Non
 
 
 def port_free(host: str, port: int) -> bool:
+    """Nothing listens there. SO_REUSEADDR as servers set it: a port whose last connections
+    are in TIME_WAIT (a stack just stopped) is free to them."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
