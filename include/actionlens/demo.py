@@ -114,12 +114,11 @@ def main() -> int:
         template = server.url + "/{video_id}.mp4"
         write_home_settings(home, {"acquire": {"url_template": template}})
         get_settings.cache_clear()
-        home_settings()  # every read from here on goes through the file just written
+        home_settings()  # ACTIONLENS_CONFIG names it from here on, for this process and children
         env = {
             **os.environ,
             **TELEMETRY_OFF,
             **airflow_environment(home / "airflow"),
-            "ACTIONLENS_CONFIG": str(config),
             "ACTIONLENS_HOME": str(home),
             "ACTIONLENS_MONGO_URI": mongo_uri(get_settings()),
         }
