@@ -12,7 +12,6 @@ afterwards shows its runs, marts and FiftyOne samples, and serves its source.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from actionlens.airflow_env import airflow_environment
 from actionlens.devstack import Stack, home_settings, port_free, preflight, write_home_settings
 from actionlens.media import ffmpeg_binary
 from actionlens.serve import StaticServer
-from actionlens.settings import REPO_ROOT, get_settings
+from actionlens.settings import REPO_ROOT, child_environment, get_settings
 from actionlens.synthetic import make_source
 from actionlens.telemetry import TELEMETRY_OFF
 
@@ -115,13 +114,11 @@ def main() -> int:
         write_home_settings(home, {"acquire": {"url_template": template}})
         get_settings.cache_clear()
         home_settings()  # ACTIONLENS_CONFIG names it from here on, for this process and children
-        env = {
-            **os.environ,
-            **TELEMETRY_OFF,
-            **airflow_environment(home / "airflow"),
-            "ACTIONLENS_HOME": str(home),
-            "ACTIONLENS_MONGO_URI": mongo_uri(get_settings()),
-        }
+        env = child_environment(
+            TELEMETRY_OFF,
+            airflow_environment(home / "airflow"),
+            {"ACTIONLENS_HOME": str(home), "ACTIONLENS_MONGO_URI": mongo_uri(get_settings())},
+        )
         try:
             code = _pipeline(env, logs)
         finally:

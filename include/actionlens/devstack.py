@@ -32,7 +32,7 @@ import yaml
 
 from actionlens.airflow_env import airflow_environment
 from actionlens.errors import ConfigurationError
-from actionlens.settings import Settings, get_settings
+from actionlens.settings import Settings, child_environment, config_file, get_settings
 from actionlens.telemetry import TELEMETRY_OFF
 
 SETTINGS_FILE = "actionlens.yaml"
@@ -82,8 +82,8 @@ def home_settings() -> Settings:
     """The settings of this home: ACTIONLENS_CONFIG names the home's settings file unless
     the caller named another."""
     home = get_settings().home
-    if settings_file(home).exists():
-        os.environ.setdefault("ACTIONLENS_CONFIG", str(settings_file(home)))
+    if settings_file(home).exists() and config_file() is None:
+        os.environ["ACTIONLENS_CONFIG"] = str(settings_file(home))  # for children too
         get_settings.cache_clear()
     return get_settings()
 
@@ -289,22 +289,23 @@ class Stack:
 
     def _environment(self, mongo_uri: str, api: tuple[str, int]) -> dict[str, str]:
         host, port = api
-        env = {
-            **os.environ,
-            **TELEMETRY_OFF,
-            **airflow_environment(self.home / "airflow"),
-            "ACTIONLENS_HOME": str(self.home),
-            "ACTIONLENS_MONGO_URI": mongo_uri,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
-            "AIRFLOW__API__HOST": host,
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
-        }
-        if settings_file(self.home).exists():
-            env.setdefault("ACTIONLENS_CONFIG", str(settings_file(self.home)))
+        env = child_environment(
+            TELEMETRY_OFF,
+            airflow_environment(self.home / "airflow"),
+            {
+                "ACTIONLENS_HOME": str(self.home),
+                "ACTIONLENS_MONGO_URI": mongo_uri,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+                "AIRFLOW__API__HOST": host,
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
+            },
+        )
+        if config_file() is None and settings_file(self.home).exists():
+            env["ACTIONLENS_CONFIG"] = str(settings_file(self.home))
         # Airflow's components start `airflow …` and tasks `python -m actionlens …` from PATH.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         return env

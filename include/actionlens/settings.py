@@ -327,6 +327,12 @@ def environment_for(settings: Settings) -> dict[str, str]:
     return env
 
 
+def config_file() -> Path | None:
+    """The settings file ACTIONLENS_CONFIG names, if it names one."""
+    name = os.environ.get("ACTIONLENS_CONFIG")
+    return Path(name) if name else None
+
+
 def child_environment(*layers: dict[str, str]) -> dict[str, str]:
     """This process's environment with `layers` on top, for a child process: the one place
     that copies the environment, so only this module reads it."""
