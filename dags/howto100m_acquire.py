@@ -41,10 +41,11 @@ def howto100m_acquire():
     def plan(params=None) -> list[list[str]]:
         """Select and register tonight's ids; one argument list per batch."""
         from actionlens.acquire.run import plan as plan_night
+        from actionlens.records import videos_argument
         from actionlens.settings import get_settings
 
         night = plan_night(get_settings(), budget=(params or {}).get("budget"))
-        return [["--videos", ",".join(batch)] for batch in night.batches]
+        return [[videos_argument(batch)] for batch in night.batches]
 
     reports = heavy_step("acquire", task_id="acquire").expand(arguments=plan())
 

@@ -53,11 +53,12 @@ def tree_of_captions():
     @task
     def plan_segment(triggering_asset_events=None) -> list[list[str]]:
         """Announced ids plus the unsegmented backlog; one argument list per batch."""
+        from actionlens.records import videos_argument
         from actionlens.segment.run import ids_from_events, plan_batches
         from actionlens.settings import get_settings
 
         batches = plan_batches(get_settings(), ids_from_events(triggering_asset_events or {}))
-        return [["--videos", ",".join(batch)] for batch in batches]
+        return [[videos_argument(batch)] for batch in batches]
 
     segment = heavy_step("segment", task_id="segment", gpu=True).expand(arguments=plan_segment())
 

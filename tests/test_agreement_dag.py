@@ -46,7 +46,7 @@ def test_batches_come_from_event_extras():
         "b": [{"extra": {"video_ids": ["x2"]}}],
     }
     assert ids_from_events(events) == ["x1", "x2", "x3"]
-    assert batch_arguments(settings, events) == [["--videos", "x1,x2"], ["--videos", "x3"]]
+    assert batch_arguments(settings, events) == [["--videos=x1,x2"], ["--videos=x3"]]
     assert batch_arguments(settings, None) == [[]]
 
 

@@ -7,7 +7,7 @@ from actionlens.runtime import merge_reports
 
 
 def test_batches_keep_order_and_drop_duplicates():
-    assert batch_arguments(["a", "b", "a", "c"], 2) == [["--videos", "a,b"], ["--videos", "c"]]
+    assert batch_arguments(["a", "b", "a", "c"], 2) == [["--videos=a,b"], ["--videos=c"]]
     assert batch_arguments([], 8) == []
 
 

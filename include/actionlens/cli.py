@@ -78,6 +78,27 @@ def annotated_or_listed(value: str, settings) -> list[str]:
     return annotated_video_ids(connect(settings), {s.source for s in settings.opinions.sources})
 
 
+# Options whose value may itself start with `-` (a YouTube id may: `-dashstart0`).
+DASH_VALUED = ("--videos",)
+
+
+def join_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--videos -abc,def` → `--videos=-abc,def`: argparse would read a value that starts
+    with `-` as an unknown option and stop with "expected one argument"."""
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        if arg in DASH_VALUED and i + 1 < len(items) and items[i + 1].startswith("-"):
+            out.append(f"{arg}={items[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actionlens", description=__doc__.splitlines()[0])
     parser.add_argument("--result-file", type=Path, help="also write the JSON result here")
@@ -93,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_dash_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

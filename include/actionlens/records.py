@@ -24,6 +24,12 @@ def validate_video_id(value: object) -> str:
     return value
 
 
+def videos_argument(ids: list[str] | tuple[str, ...]) -> str:
+    """`--videos=a,b` as one argument: a YouTube id may start with `-`, which argparse would
+    take for an option after a separate `--videos`."""
+    return "--videos=" + ",".join(ids)
+
+
 def transcript_text(video: dict[str, Any]) -> str:
     """A video document's ASR transcript as one text, in time order."""
     segments = (video.get("transcript") or {}).get("segments") or []

@@ -87,7 +87,10 @@ def retry_ids(
     videos: Collection, now: datetime, max_attempts: int, lease_seconds: int
 ) -> list[str]:
     """Ids due for another attempt: pending ones, failed ones past their backoff, and
-    downloads whose worker died (lease expired). Unavailable and stored never come back."""
+    downloads whose worker died (lease expired). Unavailable and stored never come back.
+
+    Fewest attempts first, then the longest waiting: an id that keeps failing sinks behind
+    fresh work instead of heading the first batch every night (sorting by id did that)."""
     stale = now - timedelta(seconds=lease_seconds)
     query = {
         "$or": [
@@ -100,7 +103,8 @@ def retry_ids(
             {"state": VideoState.DOWNLOADING.value, "updated_at": {"$lte": stale}},
         ]
     }
-    return [d["_id"] for d in videos.find(query, {"_id": 1}).sort([("_id", 1)])]
+    order = [("attempts", 1), ("updated_at", 1), ("_id", 1)]
+    return [d["_id"] for d in videos.find(query, {"_id": 1}).sort(order)]
 
 
 def known_ids(videos: Collection) -> set[str]:

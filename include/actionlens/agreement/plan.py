@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from actionlens.records import videos_argument
 from actionlens.settings import Settings
 
 
@@ -24,4 +25,4 @@ def batch_arguments(settings: Settings, events: object = None) -> list[list[str]
     if not ids:
         return [[]]
     step = settings.agreement.videos_per_batch
-    return [["--videos", ",".join(ids[i : i + step])] for i in range(0, len(ids), step)]
+    return [[videos_argument(ids[i : i + step])] for i in range(0, len(ids), step)]

