@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,273 @@ def test_mongo_stop_refuses_a_mongod_of_another_data_directory(tmp_path):
         assert other.running(), "stopped the mongod of another data directory"
     finally:
         assert other.stop() is True
+
+
+# ---------------------------------------------------------------- manifest, task ids
+
+
+HEADER = "video_id,category_1,category_2,rank,task_id\n"
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def test_a_rank_out_of_range_is_rejected_per_row_not_wrapped_past_max_rank(tmp_path):
+    from actionlens.acquire.manifest import apply_filters, read_manifest
+
+    csv = _write(
+        tmp_path / "m.csv",
+        HEADER + "aaaaaaaaaa1,A,B,3,1\naaaaaaaaaa2,A,B,18446744073709551617,1\n",
+    )
+    m = read_manifest(csv)
+    assert m.rows["video_id"].tolist() == ["aaaaaaaaaa1"]
+    assert m.skipped == {"bad_rank": 1}
+    assert m.rejected == [(3, "rank is not a whole number in [0, 2147483647]")]
+    assert apply_filters(m, max_rank=5).rows["video_id"].tolist() == ["aaaaaaaaaa1"]
+
+
+def test_one_non_utf8_byte_rejects_only_its_row_with_its_position(tmp_path):
+    from actionlens.acquire.manifest import read_manifest
+
+    data = (HEADER + "aaaaaaaaaa1,A,B,1,1\n").encode() + b"aaaaaaaaaa2,Caf\xe9,B,2,1\n"
+    data += b"aaaaaaaaaa3,A,B,3,1\n"
+    m = read_manifest(_write(tmp_path / "m.csv", data))
+    assert m.rows["video_id"].tolist() == ["aaaaaaaaaa1", "aaaaaaaaaa3"]
+    assert m.skipped == {"bad_encoding": 1}
+    assert m.rejected == [(3, "byte 0xe9 at column 16 is not UTF-8")]
+
+
+def test_plan_reports_rejected_rows_with_file_and_line(settings, db, tmp_path):
+    from actionlens.acquire.run import plan
+
+    csv = _write(tmp_path / "m.csv", HEADER + "aaaaaaaaaa1,A,B,1,1\naaaaaaaaaa2,A,B,-4,1\n")
+    tasks = _write(tmp_path / "t.csv", "1\tMake Tea\n")
+    cfg = settings.acquire.model_copy(
+        update={"manifest": str(csv), "task_ids": str(tasks), "transcripts": None}
+    )
+    result = plan(settings.model_copy(update={"acquire": cfg})).as_dict()
+    assert result["selected"] == 1
+    assert result["rejected"] == [
+        {"file": str(csv), "line": 3, "reason": "rank is not a whole number in [0, 2147483647]"}
+    ]
+    assert db[VIDEOS].find_one({"_id": "aaaaaaaaaa1"})["state"] == "pending"
+
+
+def test_a_task_ids_file_that_is_not_one_names_the_file_and_line(tmp_path):
+    from actionlens.acquire.manifest import read_task_names
+    from actionlens.errors import InputError
+
+    bad = _write(tmp_path / "task_ids.csv", b"\x89PNG\r\n\x1a\nnot,a,task,file\n")
+    with pytest.raises(InputError, match=r"task_ids .*task_ids\.csv, line 1: byte 0x89"):
+        read_task_names(bad)
+
+
+def test_one_bad_task_ids_line_is_skipped_and_counted(tmp_path):
+    from collections import Counter
+
+    from actionlens.acquire.manifest import read_task_names
+
+    path = _write(tmp_path / "t.csv", b"1\tMake Tea\n2\tCaf\xe9 au lait\n3 no tab\n4\tFix a Bike\n")
+    skipped: Counter = Counter()
+    assert read_task_names(path, skipped) == {"1": "Make Tea", "4": "Fix a Bike"}
+    assert skipped == {"bad_task_line": 2}
+
+
+# ---------------------------------------------------------------- transcripts
+
+
+def test_transcript_entries_with_nan_inf_reversed_times_or_null_text_are_dropped_and_recorded(
+    settings, db, tmp_path
+):
+    from actionlens.acquire.run import plan
+
+    vid, other = "aaaaaaaaaa1", "aaaaaaaaaa2"
+    csv = _write(tmp_path / "m.csv", HEADER + f"{vid},A,B,1,1\n{other},A,B,2,1\n")
+    tasks = _write(tmp_path / "t.csv", "1\tMake Tea\n")
+    # json.loads reads NaN and Infinity: exactly how such values arrive.
+    raw = (
+        f'{{"{vid}": {{"start": [0, NaN, 3, 5, 6], "end": [2, 4, Infinity, 4, 7],'
+        f' "text": ["boil water", "x", "y", "z", null]}},'
+        f' "{other}": {{"start": [0], "end": [1], "text": ["fine"]}}}}'
+    )
+    captions = _write(tmp_path / "raw_caption.json", raw)
+    cfg = settings.acquire.model_copy(
+        update={"manifest": str(csv), "task_ids": str(tasks), "transcripts": str(captions)}
+    )
+    result = plan(settings.model_copy(update={"acquire": cfg})).as_dict()
+    assert result["skipped"] == {
+        "transcript_bad_time": 2,
+        "transcript_end_before_start": 1,
+        "transcript_null_text": 1,
+    }
+    doc = db[VIDEOS].find_one({"_id": vid})["transcript"]
+    assert doc["segments"] == [{"start": 0.0, "end": 2.0, "text": "boil water"}]
+    assert doc["dropped"] == {"bad_time": 2, "end_before_start": 1, "null_text": 1}
+    assert db[VIDEOS].find_one({"_id": other})["transcript"]["segments"][0]["text"] == "fine"
+
+
+def test_an_oversized_transcript_is_kept_whole_in_the_bucket_and_the_night_goes_on(
+    settings, db, tmp_path
+):
+    from actionlens.acquire.run import plan
+    from actionlens.store.storage import open_bucket
+
+    big, small = "bigtranscr1", "smalltrans1"
+    csv = _write(tmp_path / "m.csv", HEADER + f"{big},A,B,1,1\n{small},A,B,2,1\n")
+    tasks = _write(tmp_path / "t.csv", "1\tMake Tea\n")
+    n = 180_000  # ~17 MB of segments: more than one MongoDB document may hold
+    text = "stir the sauce slowly until it thickens and coats the back of a spoon well"
+    entry = {"start": [i * 0.5 for i in range(n)], "end": [i * 0.5 + 0.5 for i in range(n)]}
+    entry["text"] = [f"{i} {text}" for i in range(n)]
+    raw = {big: entry, small: {"start": [0], "end": [1], "text": ["hello"]}}
+    captions = _write(tmp_path / "raw_caption.json", json.dumps(raw))
+    assert captions.stat().st_size > 16 * 1024 * 1024
+    cfg = settings.acquire.model_copy(
+        update={"manifest": str(csv), "task_ids": str(tasks), "transcripts": str(captions)}
+    )
+    result = plan(settings.model_copy(update={"acquire": cfg})).as_dict()
+    assert result["transcripts"] == 2
+    doc = db[VIDEOS].find_one({"_id": big})["transcript"]
+    assert doc["complete"] is False and doc["full"]["segments"] == n
+    assert doc["segments"] == [
+        {"start": i * 0.5, "end": i * 0.5 + 0.5, "text": f"{i} {text}"}
+        for i in range(len(doc["segments"]))
+    ]
+    assert doc["inline_until"] >= settings.acquire.clip_seconds
+    bucket = open_bucket(settings.bucket_uri())
+    key = doc["full"]["uri"][len(bucket.uri) + 1 :]
+    whole = json.loads(bucket.download(key, tmp_path / "whole.json").read_text())
+    assert len(whole["segments"]) == n and whole["segments"][-1]["text"] == f"{n - 1} {text}"
+    assert db[VIDEOS].find_one({"_id": small})["transcript"]["complete"] is True
+    # A rerun of the night converges: the same object, the same ledger document.
+    plan(settings.model_copy(update={"acquire": cfg}))
+    assert db[VIDEOS].find_one({"_id": big})["transcript"] == doc
+    assert len(bucket.list("transcripts/")) == 1
+
+
+# ---------------------------------------------------------------- Action100M files
+
+
+def test_action100m_columns_of_the_wrong_type_name_file_video_and_node(
+    settings, db, tmp_path, monkeypatch
+):
+    from actionlens.reference import synthetic
+    from actionlens.reference.action100m import import_files
+    from actionlens.reference.synthetic import make_record, write_parquet
+
+    good = make_record("goodvideo01", duration=20.0)
+    bad = make_record("badvideo001", duration=20.0)
+    bad["nodes"][0]["start"] = "zero"
+    # A file whose node `start` column is text, not FLOAT.
+    monkeypatch.setitem(
+        synthetic.COLUMNS,
+        "nodes",
+        synthetic.COLUMNS["nodes"].replace('"start" FLOAT', '"start" VARCHAR'),
+    )
+    path = write_parquet([good, bad], tmp_path / "a100m.parquet")
+    report = import_files(settings, [str(path)]).as_dict()
+    assert report["videos"] == 0 and db.nodes.count_documents({}) == 0
+    first, second = report["skipped"]
+    assert (first["file"], first["video_uid"]) == (str(path), "goodvideo01")
+    assert (second["file"], second["video_uid"]) == (str(path), "badvideo001")
+    node = bad["nodes"][0]["node_id"]
+    assert f"node {node}: start is 'zero', expected a finite number" in second["reason"]
+    assert second["reason"].count("expected a finite number") == 5
+    assert "more" in second["reason"] and "fix the file's column types" in second["reason"]
+
+
+def test_importing_a_node_id_another_video_uses_reports_it_and_moves_nothing(
+    settings, db, tmp_path
+):
+    from actionlens.reference.action100m import check_tree, import_files
+    from actionlens.reference.synthetic import make_record, write_parquet
+
+    first = make_record("firstvideo1", duration=20.0)
+    import_files(settings, [str(write_parquet([first], tmp_path / "one.parquet"))])
+    before = sorted(db.nodes.find({"video_id": "firstvideo1"}), key=lambda d: d["_id"])
+    second = make_record("secondvide1", duration=20.0)
+    stolen = first["nodes"][2]["node_id"]
+    second["nodes"][2]["node_id"] = stolen
+    for n in second["nodes"]:
+        if n["parent_id"] == first["nodes"][2]["node_id"]:
+            n["parent_id"] = stolen
+    report = import_files(settings, [str(write_parquet([second], tmp_path / "two.parquet"))])
+    out = report.as_dict()
+    message = (
+        f"node {stolen} already belongs to video firstvideo1 (action100m); not moved to secondvide1"
+    )
+    assert out["violations"] == {"secondvide1": [message]}
+    assert out["videos_with_violations"] == 1
+    assert out["skipped"][0]["video_uid"] == "secondvide1"
+    after = sorted(db.nodes.find({"video_id": "firstvideo1"}), key=lambda d: d["_id"])
+    assert after == before
+    tree = [
+        {**d, "node_id": d["_id"], "gpt": (d.get("annotations") or {}).get("gpt")}
+        for d in sorted(after, key=lambda d: (d["level"], d["start"]))
+    ]
+    assert not [p for p in check_tree(tree) if "children" in p]
+
+
+# ---------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"acquire": {"budgt": 10}}, "budgt"),
+        ({"agreement": {"embeding_model": "x"}}, "embeding_model"),
+        ({"acquire": {"budget": -1}}, "budget"),
+        ({"acquire": {"lease_seconds": -60}}, "lease_seconds"),
+        ({"acquire": {"max_attempts": 0}}, "max_attempts"),
+        ({"acquire": {"batch_size": -2}}, "batch_size"),
+        ({"acquire": {"url_template": "https://x/{video_id}?t={start}"}}, "start"),
+        ({"acquire": {"url_template": "https://x/{video_id!r}"}}, "bare"),
+    ],
+)
+def test_settings_reject_unknown_nested_keys_negative_limits_and_foreign_placeholders(
+    values, named
+):
+    from pydantic import ValidationError
+
+    from actionlens.settings import Settings
+
+    with pytest.raises(ValidationError, match=named):
+        Settings(**values)
+
+
+def test_an_unknown_nested_key_in_the_environment_is_rejected(monkeypatch):
+    from pydantic import ValidationError
+
+    from actionlens.settings import Settings
+
+    monkeypatch.setenv("ACTIONLENS_ACQUIRE__BUDGT", "10")
+    with pytest.raises(ValidationError, match="budgt"):
+        Settings()
+
+
+def test_a_literal_brace_in_the_url_template_is_allowed():
+    from actionlens.settings import AcquireSettings
+
+    assert AcquireSettings(url_template="https://x/{{v}}/{video_id}").url_template
+
+
+# ---------------------------------------------------------------- direct reruns
+
+
+def test_a_direct_acquire_rerun_honours_max_attempts(settings, db):
+    from actionlens.acquire.run import Acquirer
+
+    vid = "exhausted01"
+    db[VIDEOS].insert_one(
+        {"_id": vid, "state": "failed", "attempts": 5, "last_error": "[exhausted01] 503"}
+    )
+    cfg = settings.acquire.model_copy(update={"max_attempts": 5})
+    report = Acquirer(settings.model_copy(update={"acquire": cfg}), db=db).run([vid])
+    [outcome] = report.outcomes
+    assert outcome.state.value == "failed"
+    assert "5 attempts of acquire.max_attempts=5" in outcome.error
+    assert "raise acquire.max_attempts" in outcome.error
+    doc = db[VIDEOS].find_one({"_id": vid})
+    assert doc["attempts"] == 5 and doc["state"] == "failed"

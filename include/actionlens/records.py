@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from actionlens.errors import InputError
 
@@ -90,6 +90,17 @@ class ClipFacts(BaseModel):
 
 
 class TranscriptSegment(BaseModel):
-    start: float
-    end: float
+    """One ASR entry: finite times, an end not before its start, a text (never None)."""
+
+    start: float = Field(ge=0, allow_inf_nan=False)
+    end: float = Field(ge=0, allow_inf_nan=False)
     text: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TranscriptSegment:
+        if self.end < self.start:
+            raise ValueError(
+                f"transcript entry ends at {self.end} before it starts at {self.start}"
+            )
+        return self
+

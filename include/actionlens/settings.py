@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import json
 import os
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Section(BaseModel):
+    """A nested settings section: an unknown key is an error, never silently ignored (a
+    misspelt `acquire.budgt` would otherwise leave the default in force)."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 # Pinned images: every pod of a step runs exactly this build. `make images` builds these tags
 # from deploy/docker/ (gpu.Dockerfile, airflow.Dockerfile); the GPU tag names the CUDA
@@ -27,7 +36,7 @@ GPU_IMAGE = "ghcr.io/actionlens/actionlens-gpu:0.1.0-cu130"
 CPU_IMAGE = "ghcr.io/actionlens/actionlens:0.1.0"
 
 
-class PodSettings(BaseModel):
+class PodSettings(Section):
     """How a heavy step looks as a Kubernetes pod (the one place that defines it)."""
 
     namespace: str = "actionlens"
@@ -62,7 +71,7 @@ class PodSettings(BaseModel):
     weights_mount_path: str = "/models"
 
 
-class AcquireSettings(BaseModel):
+class AcquireSettings(Section):
     """The nightly HowTo100M acquisition: source, filters, budget and retry policy."""
 
     manifest: str = "var/howto100m/HowTo100M_v1.csv"
@@ -70,26 +79,46 @@ class AcquireSettings(BaseModel):
     transcripts: str | None = "var/howto100m/raw_caption.json"
     url_template: str = "https://www.youtube.com/watch?v={video_id}"
     categories: list[str] = Field(default_factory=list)
-    max_rank: int | None = None
-    budget: int = 200
-    batch_size: int = 20
-    max_attempts: int = 5
-    backoff_base_seconds: int = 3600
-    backoff_max_seconds: int = 7 * 24 * 3600
-    lease_seconds: int = 6 * 3600
-    clip_seconds: float = 90.0
-    max_height: int = 480
-    socket_timeout_seconds: float = 30.0
+    max_rank: int | None = Field(None, ge=0)
+    budget: int = Field(200, ge=0)
+    batch_size: int = Field(20, ge=1)
+    max_attempts: int = Field(5, ge=1)
+    backoff_base_seconds: int = Field(3600, ge=0)
+    backoff_max_seconds: int = Field(7 * 24 * 3600, ge=0)
+    lease_seconds: int = Field(6 * 3600, ge=1)
+    clip_seconds: float = Field(90.0, gt=0)
+    max_height: int = Field(480, ge=2)
+    socket_timeout_seconds: float = Field(30.0, gt=0)
+    # Wall-clock limit of one video's download: a source that trickles (bytes per second,
+    # never idle long enough for the socket timeout) fails the video after it, retryably.
+    download_deadline_seconds: float = Field(600.0, gt=0)
+    # A transcript larger than this (BSON bytes) is kept whole in the bucket and referenced
+    # from the ledger (MongoDB's document limit is 16 MiB).
+    transcript_inline_max_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=15 * 1024 * 1024)
 
     @field_validator("url_template")
     @classmethod
     def _template_has_id(cls, value: str) -> str:
-        if "{video_id}" not in value:
+        try:
+            parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value)]
+        except ValueError as exc:
+            raise ValueError(f"acquire.url_template {value!r}: {exc}") from exc
+        fields = [f for f, spec, conv in parsed if f is not None]
+        if any(f == "video_id" and (spec or conv) for f, spec, conv in parsed):
+            raise ValueError(f"acquire.url_template {value!r}: write '{{video_id}}' bare")
+        if "video_id" not in fields:
             raise ValueError(f"acquire.url_template {value!r} must contain '{{video_id}}'")
+        others = sorted({f for f in fields if f != "video_id"})
+        if others:
+            # Any other placeholder raises KeyError for every video and burns its attempts.
+            raise ValueError(
+                f"acquire.url_template {value!r} has placeholder(s) {others}; only "
+                "'{video_id}' is filled in (write a literal brace as '{{' or '}}')"
+            )
         return value
 
 
-class AgreementSettings(BaseModel):
+class AgreementSettings(Section):
     """Agreement scoring: which sources are compared, with which model, in what batches."""
 
     reference_source: str = "gpt"
@@ -117,8 +146,8 @@ class AgreementSettings(BaseModel):
     # texts/s, 256 → ~57); raise it on a GPU.
     embedding_batch_size: int = Field(16, ge=1)
     device: str = "cpu"
-    boundary_tolerance_seconds: float = 1.0
-    videos_per_batch: int = 200
+    boundary_tolerance_seconds: float = Field(1.0, ge=0)
+    videos_per_batch: int = Field(200, ge=1)
     fiftyone_dataset: str = "actionlens"
     fiftyone_app_url: str = "http://127.0.0.1:5151"
     dashboard_url: str = "http://127.0.0.1:8080/confidence/"
@@ -126,7 +155,7 @@ class AgreementSettings(BaseModel):
     raw_schema: str = "raw"
 
 
-class SegmentSettings(BaseModel):
+class SegmentSettings(Section):
     """Stage 1 (hierarchical temporal segmentation): embedder backend, sampling, batching."""
 
     backend: str = "pixels"  # a name in actionlens.segment.embed.EMBEDDERS: pixels | vjepa2
@@ -139,11 +168,11 @@ class SegmentSettings(BaseModel):
     min_leaf_seconds: float = 0.5
     decode_threads: int = 0  # 0: let the decoder pick
     batch_videos: int = Field(8, ge=1)  # videos per mapped segment task (model loads once)
-    backlog_limit: int = 400  # stored-but-unsegmented videos picked up per DAG run
-    max_attempts: int = 3
+    backlog_limit: int = Field(400, ge=0)  # stored-but-unsegmented videos picked up per DAG run
+    max_attempts: int = Field(3, ge=1)
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Section):
     """One model of a stage: a backend name (actionlens.models registry) and what it loads."""
 
     # A name in actionlens.models.registry.CHAT_MODELS: transcript | extractive | openai |
@@ -157,7 +186,7 @@ class ModelSpec(BaseModel):
     max_new_tokens: int = Field(1024, ge=1)
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Section):
     """Model backends of stages 2 and 3 and how they are reached (shared by later stages)."""
 
     captioner: ModelSpec = Field(
@@ -172,7 +201,7 @@ class ModelSettings(BaseModel):
     api_key: str | None = None
     weights_dir: str = "var/models"
     concurrency: int = Field(16, ge=1)  # requests in flight per process (openai)
-    timeout_seconds: float = 300.0
+    timeout_seconds: float = Field(300.0, gt=0)
     retries: int = Field(4, ge=0)  # extra attempts on 429/5xx/timeouts
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
@@ -188,7 +217,7 @@ class OpinionSource(ModelSpec):
     source: str  # written to nodes.annotations.<source> (qwen3vl, molmo2, ...)
 
 
-class LensSpec(BaseModel):
+class LensSpec(Section):
     """One embedding lens: its name (a `lenses` document per video) and its backend."""
 
     lens: str  # transcript | visual | qwen3vl_embedding | molmo2
@@ -213,7 +242,7 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-class OpinionSettings(BaseModel):
+class OpinionSettings(Section):
     """Second opinions on annotated nodes, embedding lenses, categories and neighbours.
 
     The defaults are CPU baselines (named as such in every stored model id); production

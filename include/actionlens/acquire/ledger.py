@@ -8,8 +8,14 @@ Every write is keyed by the video id, so reruns and retries converge.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actionlens.records import ClipFacts, SourceRow, TranscriptSegment, VideoState
@@ -17,7 +23,12 @@ from actionlens.records import ClipFacts, SourceRow, TranscriptSegment, VideoSta
 if TYPE_CHECKING:
     from pymongo.collection import Collection
 
+log = logging.getLogger(__name__)
+
 SELECTABLE = [VideoState.PENDING.value, VideoState.FAILED.value]
+# MongoDB refuses documents over 16 MiB; a transcript above this share of it is stored
+# whole in the bucket and only its first part (the clip's window) stays in the ledger.
+TRANSCRIPT_INLINE_MAX_BYTES = 4 * 1024 * 1024
 
 
 def now_utc() -> datetime:
@@ -61,18 +72,109 @@ def register(videos: Collection, rows: Iterable[SourceRow], now: datetime | None
     return result.upserted_count
 
 
-def attach_transcripts(
-    videos: Collection, transcripts: dict[str, list[TranscriptSegment]], source: str
-) -> int:
-    """Set each video's ASR transcript; ids not in the ledger are ignored."""
-    from pymongo import UpdateOne
+def _bson_size(doc: dict) -> int:
+    import bson
 
+    return len(bson.encode(doc))
+
+
+def _store_whole(bucket, video_id: str, source: str, segments: list[dict]) -> dict:
+    """Write the whole transcript to the bucket (create-only, keyed by its content)."""
+    from actionlens.errors import AlreadyExists
+
+    body = json.dumps({"video_id": video_id, "source": source, "segments": segments}).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    key = f"transcripts/{video_id}/{digest[:16]}.json"
+    with tempfile.TemporaryDirectory(prefix=f"actionlens-{video_id}-") as tmp:
+        local = Path(tmp) / "transcript.json"
+        local.write_bytes(body)
+        with contextlib.suppress(AlreadyExists):  # the same content, stored earlier
+            bucket.upload(local, key, metadata={"sha256": digest, "video_id": video_id})
+    return {
+        "uri": bucket.object_uri(key),
+        "sha256": digest,
+        "bytes": len(body),
+        "segments": len(segments),
+    }
+
+
+def transcript_document(
+    video_id: str,
+    segments: list[TranscriptSegment],
+    source: str,
+    *,
+    dropped: dict[str, int] | None = None,
+    bucket=None,
+    inline_max_bytes: int = TRANSCRIPT_INLINE_MAX_BYTES,
+) -> dict:
+    """The ledger's `transcript` of one video. One too large for a ledger document is kept
+    whole in the bucket (`full`: uri, sha256, bytes, segments) and the ledger holds the
+    segments from the start that fit, marked `complete: false` with `inline_until` (the
+    clip is the video's first seconds, so that is the part the stages read)."""
+    segs = [s.model_dump() for s in segments]
+    doc: dict[str, Any] = {"source": source, "segments": segs, "complete": True}
+    if dropped:
+        doc["dropped"] = dict(dropped)
+    if _bson_size(doc) <= inline_max_bytes:
+        return doc
+    if bucket is None:
+        raise ValueError(f"[{video_id}] transcript over {inline_max_bytes} bytes and no bucket")
+    full = _store_whole(bucket, video_id, source, segs)
+    budget = inline_max_bytes // 2
+    kept: list[dict] = []
+    used = 0
+    for seg in segs:
+        used += len(seg["text"].encode()) + 64  # BSON overhead of one segment, roughly
+        if used > budget:
+            break
+        kept.append(seg)
+    log.warning(
+        "[%s] transcript of %d segments (%d bytes) is too large for the ledger: stored whole "
+        "at %s; the ledger keeps its first %d segments (to %.1f s)",
+        video_id,
+        len(segs),
+        full["bytes"],
+        full["uri"],
+        len(kept),
+        kept[-1]["end"] if kept else 0.0,
+    )
+    return {
+        **doc,
+        "segments": kept,
+        "complete": False,
+        "inline_until": kept[-1]["end"] if kept else 0.0,
+        "full": full,
+    }
+
+
+def attach_transcripts(
+    videos: Collection,
+    transcripts: dict[str, list[TranscriptSegment]],
+    source: str,
+    *,
+    dropped: dict[str, dict[str, int]] | None = None,
+    bucket=None,
+    inline_max_bytes: int = TRANSCRIPT_INLINE_MAX_BYTES,
+) -> int:
+    """Set each video's ASR transcript; ids not in the ledger are ignored. One video's
+    transcript that cannot be written is logged with its id and never stops the others."""
+    from pymongo import UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    dropped = dropped or {}
     ops = [
         UpdateOne(
             {"_id": vid},
             {
                 "$set": {
-                    "transcript": {"source": source, "segments": [s.model_dump() for s in segs]}
+                    "transcript": transcript_document(
+                        vid,
+                        segs,
+                        source,
+                        dropped=dropped.get(vid),
+                        bucket=bucket,
+                        inline_max_bytes=inline_max_bytes,
+                    )
                 }
             },
         )
@@ -80,7 +182,13 @@ def attach_transcripts(
     ]
     if not ops:
         return 0
-    return videos.bulk_write(ops, ordered=False).modified_count
+    try:
+        return videos.bulk_write(ops, ordered=False).modified_count
+    except BulkWriteError as exc:
+        for err in exc.details.get("writeErrors", []):
+            vid = ops[err["index"]]._filter["_id"]
+            log.error("[%s] transcript not stored: %s", vid, err.get("errmsg"))
+        return int(exc.details.get("nModified", 0))
 
 
 def retry_ids(
@@ -111,20 +219,31 @@ def known_ids(videos: Collection) -> set[str]:
     return {d["_id"] for d in videos.find({}, {"_id": 1})}
 
 
-def claim(videos: Collection, video_id: str, now: datetime, lease_seconds: int) -> dict | None:
+def claim(
+    videos: Collection,
+    video_id: str,
+    now: datetime,
+    lease_seconds: int,
+    max_attempts: int | None = None,
+) -> dict | None:
     """Move a selectable video to `downloading` and count the attempt.
 
-    Returns the document, or None when the video is stored, unavailable, exhausted or
-    being downloaded by another live worker: then this worker must leave it alone.
+    Returns the document, or None when the video is stored, unavailable, exhausted (a
+    failed video with `max_attempts` attempts, also on a direct rerun) or being
+    downloaded by another live worker: then this worker must leave it alone.
     """
     from pymongo import ReturnDocument
 
     stale = now - timedelta(seconds=lease_seconds)
+    failed: dict[str, Any] = {"state": VideoState.FAILED.value}
+    if max_attempts is not None:
+        failed["attempts"] = {"$lt": max_attempts}
     return videos.find_one_and_update(
         {
             "_id": video_id,
             "$or": [
-                {"state": {"$in": SELECTABLE}},
+                {"state": VideoState.PENDING.value},
+                failed,
                 {"state": VideoState.DOWNLOADING.value, "updated_at": {"$lte": stale}},
             ],
         },

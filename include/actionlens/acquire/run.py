@@ -47,6 +47,8 @@ class Plan:
     registered: int
     transcripts: int
     skipped: Counter = field(default_factory=Counter)
+    # The first rejected manifest rows: {"file", "line", "reason"}.
+    rejected: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -56,6 +58,7 @@ class Plan:
             "registered": self.registered,
             "transcripts": self.transcripts,
             "skipped": dict(self.skipped),
+            "rejected": self.rejected,
         }
 
 
@@ -85,6 +88,17 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
             fetch_input(cfg.manifest, settings, work), fetch_input(cfg.task_ids, settings, work)
         )
         skipped = Counter(manifest.skipped)
+        rejected = [
+            {"file": cfg.manifest, "line": line, "reason": reason}
+            for line, reason in manifest.rejected[:20]
+        ]
+        for row in rejected:
+            log.warning(
+                "manifest %s, line %d skipped: %s (fix the row; the rest of the file is used)",
+                row["file"],
+                row["line"],
+                row["reason"],
+            )
         manifest = apply_filters(manifest, cfg.categories, cfg.max_rank)
         retry = ledger.retry_ids(videos, now, cfg.max_attempts, cfg.lease_seconds)
         chosen = select_ids(
@@ -93,11 +107,19 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
         registered = ledger.register(videos, manifest.source_rows(chosen), now)
         attached = 0
         if cfg.transcripts and chosen:
+            dropped: dict[str, dict[str, int]] = {}
             transcripts, bad = read_transcripts(
-                fetch_input(cfg.transcripts, settings, work), chosen
+                fetch_input(cfg.transcripts, settings, work), chosen, dropped
             )
             skipped.update(bad)
-            attached = ledger.attach_transcripts(videos, transcripts, Path(cfg.transcripts).name)
+            attached = ledger.attach_transcripts(
+                videos,
+                transcripts,
+                Path(cfg.transcripts).name,
+                dropped=dropped,
+                bucket=open_bucket(settings),
+                inline_max_bytes=cfg.transcript_inline_max_bytes,
+            )
     result = Plan(
         batches=batches(chosen, cfg.batch_size),
         selected=len(chosen),
@@ -105,6 +127,7 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
         registered=registered,
         transcripts=attached,
         skipped=skipped,
+        rejected=rejected,
     )
     log.info(
         "plan: %d selected (%d retries, %d new) in %d batches; skipped rows %s",
@@ -144,14 +167,32 @@ class Acquirer(VideoStage):
         return self.run_batch(video_ids)
 
     def claim(self, video_id: str) -> Result | None:
-        doc = ledger.claim(self.videos, video_id, ledger.now_utc(), self.cfg.lease_seconds)
+        doc = ledger.claim(
+            self.videos, video_id, ledger.now_utc(), self.cfg.lease_seconds, self.cfg.max_attempts
+        )
         if doc is not None:
             self._claims[video_id] = doc
             return None
-        current = self.videos.find_one({"_id": video_id}, {"state": 1, "clip": 1})
+        current = self.videos.find_one(
+            {"_id": video_id}, {"state": 1, "clip": 1, "attempts": 1, "last_error": 1}
+        )
         if current is None:
             return Result(
                 Outcome.FAILED, f"[{video_id}] not in the ledger: plan the run first", record=False
+            )
+        if (
+            current["state"] == VideoState.FAILED.value
+            and (current.get("attempts") or 0) >= self.cfg.max_attempts
+        ):
+            # A direct rerun honours max_attempts as the nightly plan does.
+            return Result(
+                Outcome.FAILED,
+                f"[{video_id}] not retried: {current.get('attempts')} attempts of "
+                f"acquire.max_attempts={self.cfg.max_attempts} used (last error: "
+                f"{current.get('last_error')}); raise acquire.max_attempts or reset the "
+                "video's attempts in the ledger to try again",
+                {"state": VideoState.FAILED.value},
+                record=False,
             )
         # Stored already, held by another worker, final or waiting out its backoff.
         state = VideoState(current["state"])

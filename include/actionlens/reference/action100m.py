@@ -8,6 +8,8 @@ is read with DuckDB (typed nested structs, streamed), so no Arrow dependency is 
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -116,6 +118,8 @@ def transcript_segments(entries: list[dict] | None, duration: float | None) -> l
             start = float(entry["time"])
         except (TypeError, ValueError):
             continue
+        if not math.isfinite(start) or start < 0:
+            continue
         rows.append((start, str(entry["text"])))
     rows.sort(key=lambda r: r[0])
     out = []
@@ -189,6 +193,75 @@ def node_documents(video_id: str, nodes: list[dict] | None) -> list[dict[str, An
             }
         )
     return docs
+
+
+_TEXT_FIELDS = ("plm_action", "plm_caption", "llama3_caption")
+MAX_PROBLEMS = 5
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def type_problems(row: dict[str, Any]) -> list[str]:
+    """Columns of one parquet row whose type is not the released schema's, each naming the
+    node and field (checked before anything else reads them)."""
+    problems: list[str] = []
+    meta = row.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(f"metadata is {type(meta).__name__}, expected a struct")
+    nodes = row.get("nodes")
+    if nodes is None:
+        return problems
+    if not isinstance(nodes, list | tuple):
+        return [*problems, f"nodes is {type(nodes).__name__}, expected a list of structs"]
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            problems.append(f"node #{i} is {type(node).__name__}, expected a struct")
+            continue
+        name = node.get("node_id")
+        where = f"node {name}" if isinstance(name, str) and name else f"node #{i}"
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}: node_id is {name!r}, expected text")
+        parent = node.get("parent_id")
+        if parent is not None and not isinstance(parent, str):
+            problems.append(f"{where}: parent_id is {type(parent).__name__}, expected text")
+        level = node.get("level")
+        if level is not None and (
+            not isinstance(level, numbers.Integral) or isinstance(level, bool)
+        ):
+            problems.append(f"{where}: level is {level!r}, expected an integer")
+        for key in ("start", "end"):
+            value = node.get(key)
+            if value is not None and not _is_number(value):
+                problems.append(f"{where}: {key} is {value!r}, expected a finite number")
+        for key in _TEXT_FIELDS:
+            value = node.get(key)
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{where}: {key} is {type(value).__name__}, expected text")
+        gpt = node.get("gpt")
+        if gpt is None:
+            continue
+        if not isinstance(gpt, dict):
+            problems.append(f"{where}: gpt is {type(gpt).__name__}, expected a struct")
+            continue
+        for group in ("summary", "action"):
+            part = gpt.get(group)
+            if part is not None and not isinstance(part, dict):
+                problems.append(f"{where}: gpt.{group} is {type(part).__name__}, expected a struct")
+                continue
+            for key, value in (part or {}).items():
+                if value is not None and not isinstance(value, str):
+                    problems.append(
+                        f"{where}: gpt.{group}.{key} is {type(value).__name__}, expected text"
+                    )
+    if len(problems) > MAX_PROBLEMS:  # a column typed wrong file-wide: say it once per video
+        problems = [*problems[:MAX_PROBLEMS], f"and {len(problems) - MAX_PROBLEMS} more"]
+    return problems
 
 
 def check_tree(nodes: list[dict] | None) -> list[str]:
@@ -324,17 +397,58 @@ def _write_video(db, video_id: str, row: dict, now: datetime) -> tuple[int, int]
     return int(upsert.upserted_id is not None), written
 
 
-def import_rows(db, rows: Iterable[dict[str, Any]], report: ImportReport) -> ImportReport:
-    """Upsert each row's video and nodes; violations are reported, never fatal."""
+def claimed_elsewhere(db, video_id: str, nodes: list[dict]) -> list[str]:
+    """Node ids of this tree that another video's tree already uses, as sentences naming
+    the node and both videos. Writing them would move the node to this video and cut it
+    out of the other tree, so such a video is not written."""
+    from actionlens.store.mongo import NODES
+
+    ids = [n.get("node_id") for n in nodes if isinstance(n.get("node_id"), str)]
+    if not ids:
+        return []
+    taken = db[NODES].find(
+        {"_id": {"$in": ids}, "video_id": {"$nin": [video_id, None]}},
+        {"video_id": 1, "segmenter": 1},
+    )
+    return [
+        f"node {d['_id']} already belongs to video {d['video_id']} "
+        f"({d.get('segmenter')}); not moved to {video_id}"
+        for d in taken
+    ]
+
+
+def _skip(report: ImportReport, source: str, video_id: str, reasons: list[str], fix: str) -> None:
+    report.skipped.append(
+        {"file": source, "video_uid": video_id, "reason": "; ".join(reasons) + f" ({fix})"}
+    )
+    for reason in reasons:
+        log.error("%s [%s] %s", source, video_id, reason)
+
+
+def import_rows(
+    db, rows: Iterable[dict[str, Any]], report: ImportReport, source: str = "<rows>"
+) -> ImportReport:
+    """Upsert each row's video and nodes; violations are reported, never fatal. A row whose
+    columns have the wrong types, or whose node ids another video owns, is skipped and
+    reported with the file, video and node."""
     now = datetime.now(UTC)
     for row in rows:
         raw_id = row.get("video_uid")
         try:
             video_id = validate_video_id(raw_id)
         except InputError as exc:
-            report.skipped.append({"video_uid": raw_id, "reason": str(exc)})
+            report.skipped.append({"file": source, "video_uid": raw_id, "reason": str(exc)})
             continue
-        nodes = row.get("nodes") or []
+        if wrong := type_problems(row):
+            fix = "fix the file's column types to the released schema and import it again"
+            _skip(report, source, video_id, wrong, fix)
+            continue
+        nodes = list(row.get("nodes") or [])
+        if taken := claimed_elsewhere(db, video_id, nodes):
+            report.violations[video_id] = taken
+            fix = "node ids must be unique across videos; fix the file and import it again"
+            _skip(report, source, video_id, taken, fix)
+            continue
         problems = check_tree(nodes)
         if problems:
             report.violations[video_id] = problems
@@ -357,7 +471,7 @@ def import_files(settings: Settings, uris: list[str]) -> ImportReport:
     with tempfile.TemporaryDirectory(prefix="actionlens-a100m-") as tmp:
         for uri in uris:
             path = _local_copy(uri, settings, Path(tmp))
-            import_rows(db, read_rows(path), report)
+            import_rows(db, read_rows(path), report, uri)
             report.files.append(uri)
             log.info("imported %s: %d videos so far", uri, report.videos)
     return report
