@@ -387,3 +387,86 @@ def test_a_direct_acquire_rerun_honours_max_attempts(settings, db):
     assert "raise acquire.max_attempts" in outcome.error
     doc = db[VIDEOS].find_one({"_id": vid})
     assert doc["attempts"] == 5 and doc["state"] == "failed"
+
+
+# ---------------------------------------------------------------- a source that trickles
+
+
+class _Trickle:
+    """An HTTP source that serves files from a folder, except ids containing "slow",
+    which it announces as a video and sends at ~10 bytes a second."""
+
+    def __init__(self, root: Path):
+        import http.server
+        import threading
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def do_GET(self):  # noqa: N802 - stdlib name
+                if "slow" not in self.path:
+                    return super().do_GET()
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    for _ in range(10_000):
+                        self.wfile.write(b"\0" * 10)
+                        self.wfile.flush()
+                        time.sleep(1.0)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_trickling_source_fails_its_video_at_the_deadline_and_the_batch_goes_on(
+    settings, db, tmp_path, ffmpeg
+):
+    from actionlens.acquire.run import Acquirer
+    from actionlens.synthetic import Scene, render_clip
+
+    slow, good = "slowsource1", "goodsource1"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    render_clip(videos / f"{good}.mp4", [Scene(2.0, (200, 30, 30))], ffmpeg=ffmpeg)
+    rows = [
+        SourceRow(video_id=v, category_1="A", category_2="B", rank=1, task_id="1")
+        for v in (slow, good)
+    ]
+    ledger.register(db[VIDEOS], rows)
+    deadline = 10  # generous for the good clip on a loaded machine; the slow one needs days
+    with _Trickle(videos) as url:
+        cfg = settings.acquire.model_copy(
+            update={
+                "url_template": url + "/{video_id}.mp4",
+                "clip_seconds": 2.0,
+                "download_deadline_seconds": deadline,
+            }
+        )
+        started = time.monotonic()
+        report = Acquirer(settings.model_copy(update={"acquire": cfg}), db=db).run([slow, good])
+        took = time.monotonic() - started
+    outcome, second = report.outcomes
+    assert outcome.state.value == "failed"
+    assert f"did not finish within acquire.download_deadline_seconds={deadline}" in outcome.error
+    assert slow in outcome.error and "too slow" in outcome.error
+    assert second.state.value == "stored", second.error
+    assert took < deadline + 40, f"the batch took {took:.0f} s"
+    doc = db[VIDEOS].find_one({"_id": slow})
+    assert doc["state"] == "failed" and doc["next_attempt_at"] is not None

@@ -1,9 +1,20 @@
-"""Download the first seconds of a video with yt-dlp's Python API."""
+"""Download the first seconds of a video with yt-dlp's Python API.
+
+With a deadline, the download runs in a child process of its own session, killed (with
+any ffmpeg it started) when the deadline passes: a source that trickles a few bytes a
+second never stays idle long enough for the socket timeout, so only a wall clock ends it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from actionlens.errors import SourceUnavailable, TransientVideoError
@@ -53,11 +64,70 @@ def download(
     ffmpeg: str,
     seconds: float,
     socket_timeout: float = 30.0,
+    deadline: float | None = None,
 ) -> Path:
     """Fetch about the first `seconds` of the video into `workdir`; return the file.
 
-    Raises SourceUnavailable (final) or TransientVideoError (retry later).
+    Raises SourceUnavailable (final) or TransientVideoError (retry later, also when the
+    download has not finished `deadline` seconds after it began).
     """
+    if deadline is None:
+        return _download(video_id, url_template, workdir, ffmpeg, seconds, socket_timeout)
+    job = {
+        "video_id": video_id,
+        "url_template": url_template,
+        "workdir": str(workdir),
+        "ffmpeg": ffmpeg,
+        "seconds": seconds,
+        "socket_timeout": socket_timeout,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actionlens.acquire.fetch", json.dumps(job)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: ffmpeg children die with it
+    )
+    try:
+        out, err = proc.communicate(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        received = sum(p.stat().st_size for p in Path(workdir).rglob("*") if p.is_file())
+        raise TransientVideoError(
+            video_id,
+            f"download from {source_url(url_template, video_id)} did not finish within "
+            f"acquire.download_deadline_seconds={deadline:g} ({received} bytes received): "
+            "the source is too slow; it is retried later (raise the deadline for slow sources)",
+        ) from None
+    finally:
+        _kill_group(proc)  # nothing it started outlives the download
+    try:
+        result = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise TransientVideoError(
+            video_id, f"download process exited with code {proc.returncode}: {err[-300:]}"
+        ) from None
+    if "path" in result:
+        return Path(result["path"])
+    kind = SourceUnavailable if result.get("final") else TransientVideoError
+    raise kind(video_id, result["message"])
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _download(
+    video_id: str,
+    url_template: str,
+    workdir: Path,
+    ffmpeg: str,
+    seconds: float,
+    socket_timeout: float,
+) -> Path:
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import DownloadError, download_range_func
 
@@ -104,3 +174,27 @@ def download(
 def _clean(message: str) -> str:
     message = re.sub(r"\x1b\[[0-9;]*m", "", message)
     return message.removeprefix("ERROR: ").strip()[:500]
+
+
+def _child(job: dict) -> dict:
+    """Run one download; the outcome as JSON-able data for the parent."""
+    try:
+        path = _download(
+            job["video_id"],
+            job["url_template"],
+            Path(job["workdir"]),
+            job["ffmpeg"],
+            job["seconds"],
+            job["socket_timeout"],
+        )
+    except SourceUnavailable as exc:
+        return {"final": True, "message": exc.reason}
+    except TransientVideoError as exc:
+        return {"final": False, "message": exc.reason}
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
+        return {"final": False, "message": f"download failed: {type(exc).__name__}: {exc}"}
+    return {"path": str(path)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))), flush=True)

@@ -246,6 +246,7 @@ class Acquirer(VideoStage):
                 ffmpeg=self.ffmpeg,
                 seconds=self.cfg.clip_seconds,
                 socket_timeout=self.cfg.socket_timeout_seconds,
+                deadline=self.cfg.download_deadline_seconds,
             )
             self._check_source(video_id, source)
             clip = work / f"{video_id}.mp4"
