@@ -470,3 +470,58 @@ def test_a_trickling_source_fails_its_video_at_the_deadline_and_the_batch_goes_o
     assert took < deadline + 40, f"the batch took {took:.0f} s"
     doc = db[VIDEOS].find_one({"_id": slow})
     assert doc["state"] == "failed" and doc["next_attempt_at"] is not None
+
+
+# ---------------------------------------------------------------- mongod down mid-step
+
+
+def test_mongod_down_mid_batch_names_the_server_records_the_rest_and_prints_a_result(
+    tmp_path, ffmpeg, monkeypatch, capsys
+):
+    from actionlens import cli
+    from actionlens.acquire import fetch
+    from actionlens.settings import get_settings
+    from actionlens.store.embedded import EmbeddedMongo
+    from actionlens.store.mongo import connect
+    from actionlens.synthetic import Scene, render_clip
+
+    clip = render_clip(tmp_path / "c.mp4", [Scene(1.0, (20, 200, 20))], ffmpeg=ffmpeg)
+    server = EmbeddedMongo(tmp_path / "mongo")
+    uri = server.start()
+    try:
+        port = uri.rsplit(":", 1)[1].strip("/")
+        for key, value in {
+            "ACTIONLENS_HOME": str(tmp_path / "home"),
+            "ACTIONLENS_MONGO_URI": uri,
+            "ACTIONLENS_BUCKET": str(tmp_path / "bucket"),
+        }.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        ids = ["firstvideo1", "secondvide1", "thirdvideo1"]
+        ledger.register(
+            connect(get_settings())[VIDEOS],
+            [
+                SourceRow(video_id=v, category_1="A", category_2="B", rank=1, task_id="1")
+                for v in ids
+            ],
+        )
+
+        def download(video_id, url_template, workdir, **kwargs):
+            if video_id == ids[1]:
+                server.stop()  # mongod dies while the second video is being fetched
+            return Path(clip)
+
+        monkeypatch.setattr(fetch, "download", download)
+        code = cli.main(["acquire", videos_argument(ids)])
+        out, err = capsys.readouterr()
+    finally:
+        server.stop()
+        get_settings.cache_clear()
+    assert code == 3
+    assert f"MongoDB at 127.0.0.1:{port} did not answer" in err
+    assert "python -m actionlens mongo start" in err and "rerun the step" in err
+    result = json.loads(out.strip().splitlines()[-1])
+    states = {o["video_id"]: (o["state"], o["error"] or "") for o in result["outcomes"]}
+    assert states[ids[0]] == ("stored", "")
+    assert states[ids[1]][0] == "failed" and "ledger not updated" in states[ids[1]][1]
+    assert states[ids[2]][0] == "failed" and "not attempted: MongoDB at" in states[ids[2]][1]

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from actionlens.errors import ActionlensError
+from actionlens.errors import ActionlensError, StoreUnavailable
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
@@ -122,12 +122,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = COMMANDS[args.command](args)
+    except StoreUnavailable as exc:
+        # What was done before the outage is still the step's result: print it, then fail.
+        if exc.result is not None:
+            _emit(exc.result, args.result_file)
+        print(f"actionlens {args.command}: {exc}", file=sys.stderr)
+        return 3
     except ActionlensError as exc:
         print(f"actionlens {args.command}: {exc}", file=sys.stderr)
         return 2
-    text = json.dumps(result, default=str)
-    if args.result_file:
-        args.result_file.parent.mkdir(parents=True, exist_ok=True)
-        args.result_file.write_text(text)
-    print(text)
+    except Exception as exc:
+        from pymongo.errors import ConnectionFailure
+
+        if not isinstance(exc, ConnectionFailure):
+            raise
+        from actionlens.store.mongo import unreachable
+
+        print(f"actionlens {args.command}: {unreachable(exc)}", file=sys.stderr)
+        return 3
+    _emit(result, args.result_file)
     return 0
+
+
+def _emit(result: dict, result_file: Path | None) -> None:
+    text = json.dumps(result, default=str)
+    if result_file:
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        result_file.write_text(text)
+    print(text)

@@ -50,5 +50,14 @@ class TransientVideoError(VideoError):
     """A failure that may pass (network, truncated download, upload): retried with backoff."""
 
 
+class StoreUnavailable(ActionlensError):
+    """A store (MongoDB) stopped answering mid-step. Carries what the step did up to then
+    (`result`), which the command still prints before it exits non-zero."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result
+
+
 class AlreadyExists(ActionlensError):
     """A create-only write found the object already stored."""

@@ -103,4 +103,3 @@ class TranscriptSegment(BaseModel):
                 f"transcript entry ends at {self.end} before it starts at {self.start}"
             )
         return self
-

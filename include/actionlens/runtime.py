@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actionlens.errors import InputError, video_failure
+from actionlens.errors import InputError, StoreUnavailable, video_failure
 from actionlens.progress import Progress
 from actionlens.records import validate_video_id
 
@@ -190,6 +190,16 @@ class VideoStage:
         return dict(result.facts)
 
 
+def _store_outage(exc: BaseException) -> bool:
+    """MongoDB stopped answering: not this video's fault, and every next one would wait
+    out the same timeout."""
+    if not type(exc).__module__.startswith("pymongo"):
+        return False
+    from pymongo.errors import ConnectionFailure
+
+    return isinstance(exc, ConnectionFailure)
+
+
 def _unique_ids(video_ids: Iterable[object]) -> list[object]:
     return list(dict.fromkeys(video_ids))
 
@@ -221,21 +231,40 @@ class Runner:
             )
             progress.advance(result.outcome.value, f"{lines[vid].video_id} {result.error or ''}")
 
+        outage: str | None = None
+
+        def lost(vid: object, why: str) -> None:
+            # The ledger cannot take it: the report (printed) is where it is recorded.
+            lines[vid] = VideoResult(video_id=str(vid)[:64], outcome=Outcome.FAILED, error=why)
+            progress.advance(Outcome.FAILED.value, f"{lines[vid].video_id} {why}")
+
         stage.setup()
         try:
             todo: list[str] = []
             for vid in ids:
+                if outage:
+                    lost(vid, f"[{vid}] not attempted: {outage}")
+                    continue
                 t0 = time.monotonic()
-                result = self._start(stage, vid)
-                if result is None and stage.batched:
-                    result = self._guard(stage, vid, stage.prepare)
+                try:
+                    result = self._start(stage, vid)
+                    if result is None and stage.batched:
+                        result = self._guard(stage, vid, stage.prepare)
+                        if result is None:
+                            todo.append(vid)
+                            continue
                     if result is None:
-                        todo.append(vid)
-                        continue
-                if result is None:
-                    result = self._guard(stage, vid, stage.process)
-                finish(vid, result, time.monotonic() - t0)
-            if todo:
+                        result = self._guard(stage, vid, stage.process)
+                    finish(vid, result, time.monotonic() - t0)
+                except Exception as exc:
+                    if not _store_outage(exc):
+                        raise
+                    outage = self._outage(stage, exc)
+                    lost(vid, f"[{vid}] not recorded: {outage}")
+            if todo and outage:
+                for vid in todo:
+                    lost(vid, f"[{vid}] not attempted: {outage}")
+            elif todo:
                 t0 = time.monotonic()
                 try:
                     done = stage.process_batch(todo)
@@ -243,7 +272,16 @@ class Runner:
                     done = {vid: stage.failed(vid, exc) for vid in todo}
                 share = (time.monotonic() - t0) / len(todo)
                 for vid in todo:
-                    finish(vid, done[vid], share)
+                    if outage:
+                        lost(vid, f"[{vid}] not recorded: {outage}")
+                        continue
+                    try:
+                        finish(vid, done[vid], share)
+                    except Exception as exc:
+                        if not _store_outage(exc):
+                            raise
+                        outage = self._outage(stage, exc)
+                        lost(vid, f"[{vid}] not recorded: {outage}")
         finally:
             stage.teardown()
         report.videos = [lines[vid] for vid in ids]
@@ -251,7 +289,20 @@ class Runner:
         report.seconds = round(time.monotonic() - started, 3)
         for key, value in stage.describe().items():
             setattr(report, key, value)
+        if outage:
+            # What was done is still the batch's result: StoreUnavailable carries it out.
+            raise StoreUnavailable(outage, report.model_dump(mode="json"))
         return report
+
+    def _outage(self, stage: VideoStage, exc: BaseException) -> str:
+        from actionlens.store.mongo import unreachable
+
+        # The server's name: from the ledger the runner records on, or the stage's own.
+        videos = self.videos if self.videos is not None else getattr(stage, "videos", None)
+        client = getattr(getattr(videos, "database", None), "client", None)
+        message = unreachable(exc, client)
+        log.error("%s: %s", stage.name, message)
+        return message
 
     def _start(self, stage: VideoStage, vid: object) -> Result | None:
         try:
@@ -266,6 +317,8 @@ class Runner:
         try:
             return step(vid)
         except Exception as exc:  # noqa: BLE001 - one video never fails its batch
+            if _store_outage(exc):
+                raise  # the store, not the video: the batch stops asking it (see run)
             return stage.failed(vid, exc)
 
     def _finish(self, stage: VideoStage, vid: object, result: Result) -> None:

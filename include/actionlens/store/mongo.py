@@ -34,6 +34,26 @@ def _client(uri: str):
     return pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
 
 
+def servers(client) -> str:
+    """The host:port of each server a client talks to (never the URI: it may hold a password)."""
+    try:
+        seeds = client.topology_description.server_descriptions().keys()
+    except Exception:  # noqa: BLE001 - a description of the outage must not fail itself
+        return "the configured MongoDB"
+    return ", ".join(f"{host}:{port}" for host, port in seeds) or "the configured MongoDB"
+
+
+def unreachable(exc: BaseException, client=None) -> str:
+    """What a person reads when MongoDB stops answering: which server, what to do."""
+    where = servers(client) if client is not None else "the configured MongoDB"
+    first = str(exc).split(",")[0].split(" (configured timeouts")[0][:200]
+    return (
+        f"MongoDB at {where} did not answer ({type(exc).__name__}: {first}). Start it "
+        "(`python -m actionlens mongo start` for the embedded server) or check mongo_uri, "
+        "then rerun the step: it resumes where the ledger says"
+    )
+
+
 def connect(settings: Settings) -> Database:
     """The platform database with its indexes in place."""
     db = _client(mongo_uri(settings))[settings.mongo_db]
