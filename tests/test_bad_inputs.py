@@ -525,3 +525,85 @@ def test_mongod_down_mid_batch_names_the_server_records_the_rest_and_prints_a_re
     assert states[ids[0]] == ("stored", "")
     assert states[ids[1]][0] == "failed" and "ledger not updated" in states[ids[1]][1]
     assert states[ids[2]][0] == "failed" and "not attempted: MongoDB at" in states[ids[2]][1]
+
+
+# ---------------------------------------------------------------- text the model cannot read
+
+
+def _detector(languages=("en",), scripts=("Latin",)):
+    from actionlens.agreement.language import Coverage, LanguageDetector
+
+    return LanguageDetector(Coverage.of(languages, scripts, 0.05))
+
+
+def test_unrelated_emoji_strings_and_a_chinese_english_pair_are_flagged():
+    det = _detector()
+    (emoji_a, emoji_b, covered_emoji), (zh, en, covered_zh), (x, y, covered_en) = det.pairs(
+        ["🍳🔥👍", "一个人把面粉倒进碗里然后搅拌", "A woman pours flour into a bowl"],
+        ["🎉✨", "A person pours flour into a bowl and stirs", "Someone adds flour to the bowl"],
+    )
+    assert (emoji_a.language, emoji_a.script, emoji_b.language) == ("zxx", "none", "zxx")
+    assert (zh.language, zh.script, en.language) == ("zh", "Han", "en")
+    assert (x.language, y.language) == ("en", "en")
+    assert (covered_emoji, covered_zh, covered_en) == (False, False, True)
+
+
+def test_a_multilingual_model_setting_reads_chinese_but_never_emoji():
+    det = _detector(languages=("*",), scripts=("*",))
+    [(_, _, zh_en), (_, _, emoji)] = det.pairs(
+        ["一个人把面粉倒进碗里然后搅拌", "🍳🔥👍"], ["A person pours flour into a bowl", "🎉✨"]
+    )
+    assert zh_en is True and emoji is False
+
+
+def test_short_and_placeholder_texts_are_judged_by_their_script():
+    det = _detector()
+    for text in ("N/A", "3 cups", "whisk"):
+        lang = det.one(text)
+        assert (lang.language, lang.script) == ("und", "Latin"), text
+        assert det.coverage.reads(lang)
+    assert det.one("").language is None and det.coverage.reads(det.one(""))
+
+
+def test_scores_of_unreadable_pairs_are_kept_and_flagged_with_their_languages(settings, db):
+    from actionlens.agreement.score import score_videos
+    from test_agreement_scores import fake_embedder
+
+    def ann(brief):
+        return {"summary": {"brief": brief, "detailed": brief}, "action": {"brief": brief}}
+
+    db.nodes.insert_one(
+        {
+            "_id": "n1",
+            "video_id": "langvideo01",
+            "segmenter": "action100m",
+            "level": 0,
+            "start": 0.0,
+            "end": 10.0,
+            "annotations": {
+                "gpt": ann("🍳🔥👍"),
+                "qwen3vl": ann("🎉✨"),
+                "molmo2": ann("一个人把面粉倒进碗里然后搅拌"),
+            },
+        }
+    )
+    cfg = settings.agreement.model_copy(
+        update={"pairs": [("gpt", "qwen3vl"), ("qwen3vl", "molmo2")]}
+    )
+    result = score_videos(
+        settings.model_copy(update={"agreement": cfg}), ["langvideo01"], embedder=fake_embedder()
+    )
+    assert result["node_rows"] == 10  # nothing dropped: 5 fields x 2 pairs
+    emoji = db.scores.find_one({"_id": "n1|summary_brief|gpt|qwen3vl"})
+    assert emoji["semantic"] == pytest.approx(1.0)  # what the model says, kept as it is
+    assert (emoji["language_a"], emoji["language_b"], emoji["model_covers_pair"]) == (
+        "zxx",
+        "zxx",
+        False,
+    )
+    assert emoji["language_detector"] == "py3langid-0.4.0"
+    zh = db.scores.find_one({"_id": "n1|summary_brief|qwen3vl|molmo2"})
+    assert (zh["script_b"], zh["language_b"], zh["model_covers_pair"]) == ("Han", "zh", False)
+    # Both texts empty (no actor): the empty-text rule applies, not a language flag.
+    actor = db.scores.find_one({"_id": "n1|action_actor|gpt|qwen3vl"})
+    assert actor["language_a"] is None and actor["model_covers_pair"] is True

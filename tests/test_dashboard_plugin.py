@@ -17,7 +17,9 @@ from actionlens.dashboard.page import fiftyone_sample_url, gather, render
 MARTS = [
     "create schema if not exists analytics",
     """create or replace table analytics.fct_node_agreement as
-       select 'gpt__qwen3vl' as pair_name, f as field, (i % 10) / 10.0 + 0.05 as semantic
+       select 'gpt__qwen3vl' as pair_name, f as field, (i % 10) / 10.0 + 0.05 as semantic,
+              case when i = 0 then 'zh' else 'en' end as language_a, 'en' as language_b,
+              i = 0 as is_language_uncovered
        from range(40) t(i), (values ('summary_brief'), ('action_actor')) v(f)""",
     """create or replace table analytics.fct_video_confidence as select * from (values
        ('aaaaaaaaaaa', 'Make pancakes', 0.2, 0.1, 'triple_disagreement'),
@@ -50,6 +52,9 @@ def test_gather_reads_every_section(marts):
     html = render(data)
     assert html.count('class="bar"') == 2 * 10 + len(data["tags"])
     assert 'href="videos/aaaaaaaaaaa/fiftyone"' in html
+    assert data["n_uncovered"] == 2
+    assert data["uncovered"] == [{"languages": "zh / en", "pair_name": "gpt__qwen3vl", "n": 2}]
+    assert 'id="uncovered-languages"' in html and "<td>zh / en</td>" in html
 
 
 def test_sample_links_come_from_the_published_samples(marts):
@@ -71,6 +76,7 @@ def _publish_links(settings, sample_ids: dict[str, str]) -> None:
 def test_empty_warehouse_renders_placeholders(settings):
     html = render(gather(settings))
     assert "No agreement rows yet" in html and "No tags yet" in html
+    assert "Every scored pair is in a language the sentence model reads" in html
 
 
 def _free_port() -> int:

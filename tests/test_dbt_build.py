@@ -32,6 +32,18 @@ def _prepare(settings: Settings, tmp) -> int:
     import_files(settings, [str(path)])
     db = connect(settings)
     add_opinions(db, {"qwen3vl": 0.8, "molmo2": 0.3})
+    # Texts the sentence model cannot read: unrelated emoji strings, and a Chinese opinion.
+    root = db.nodes.find_one({"video_id": IDS[0], "level": 0})
+    db.nodes.update_one(
+        {"_id": root["_id"]},
+        {
+            "$set": {
+                "annotations.gpt.summary.brief": "🍳🔥👍",
+                "annotations.qwen3vl.summary.brief": "🎉✨",
+                "annotations.molmo2.summary.brief": "一个人把面粉倒进碗里然后搅拌",
+            }
+        },
+    )
     db.lenses.insert_many(
         [
             {"_id": f"{IDS[0]}:transcript", "video_id": IDS[0], "lens": "transcript",
@@ -128,6 +140,30 @@ def test_duckdb_marts_cover_every_score(duckdb_build):
     assert tiers <= {"root", "mid"} and "root" in tiers  # gpt never annotates leaves
     trend = _duck(settings, "select sum(n_scores) from analytics.fct_daily_confidence_trend")
     assert trend[0][0] == n_scores
+
+
+def test_duckdb_marts_flag_pairs_the_sentence_model_cannot_read(duckdb_build):
+    settings, n_scores, _ = duckdb_build
+    rows = _duck(
+        settings,
+        "select pair_name, language_a, language_b, script_b, is_language_uncovered "
+        f"from analytics.fct_node_agreement where video_id = '{IDS[0]}' and node_level = 0 "
+        "and field = 'summary_brief' order by 1",
+    )
+    assert rows == [
+        ("gpt__molmo2", "zxx", "zh", "Han", True),
+        ("gpt__qwen3vl", "zxx", "zxx", "none", True),
+        ("qwen3vl__molmo2", "zxx", "zh", "Han", True),
+    ]
+    flagged = _duck(
+        settings, "select count(*) from analytics.fct_node_agreement where is_language_uncovered"
+    )[0][0]
+    assert 3 <= flagged < 3 + 0.02 * n_scores  # the generated English is read (kept, not flagged)
+    unknown = _duck(
+        settings,
+        "select count(*) from analytics.fct_node_agreement where is_language_uncovered is null",
+    )
+    assert unknown[0][0] == 0
 
 
 def test_duckdb_videos_carry_the_zero_shot_category(duckdb_build):

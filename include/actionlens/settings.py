@@ -145,6 +145,14 @@ class AgreementSettings(Section):
     # Small batches are fastest on CPU for these lengths (MiniLM, 2 cores, torch: 16 → ~90
     # texts/s, 256 → ~57); raise it on a GPU.
     embedding_batch_size: int = Field(16, ge=1)
+    # What the sentence model reads: ISO 639-1 codes and Unicode scripts ("*": any, for a
+    # multilingual model). A pair with a text outside them (another language, emoji) is
+    # stored with `model_covers_pair = false`, flagged in the marts, never dropped.
+    embedding_languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    embedding_scripts: list[str] = Field(default_factory=lambda: ["Latin"], min_length=1)
+    # A language the model reads is taken over the detector's first guess when at least
+    # this likely (short English phrases often rank a neighbour first).
+    language_min_probability: float = Field(0.05, ge=0, le=1)
     device: str = "cpu"
     boundary_tolerance_seconds: float = Field(1.0, ge=0)
     videos_per_batch: int = Field(200, ge=1)

@@ -10,6 +10,13 @@ select
     source_a || '__' || source_b as pair_name,
     cast(lexical as {{ dbt.type_float() }}) as lexical,
     cast(semantic as {{ dbt.type_float() }}) as semantic,
+    language_a,
+    language_b,
+    script_a,
+    script_b,
+    -- null: scored before languages were detected (the next scoring run fills it)
+    not model_covers_pair as is_language_uncovered,
+    language_detector,
     scorer_version,
     scored_at,
     loaded_at

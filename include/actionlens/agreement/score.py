@@ -123,6 +123,31 @@ def _replace(collection, video_ids: Sequence[str], docs: list[dict]) -> None:
     collection.delete_many({"video_id": {"$in": list(video_ids)}, "_id": {"$nin": keep}})
 
 
+def make_language_detector(settings: Settings):
+    from actionlens.agreement.language import Coverage, LanguageDetector
+
+    cfg = settings.agreement
+    return LanguageDetector(
+        Coverage.of(cfg.embedding_languages, cfg.embedding_scripts, cfg.language_min_probability)
+    )
+
+
+def language_fields(items: Sequence[TextPair], detector) -> list[dict]:
+    """Per pair: each text's language and script, and whether the model reads both."""
+    rows = detector.pairs([p.text_a for p in items], [p.text_b for p in items])
+    return [
+        {
+            "language_a": la.language,
+            "language_b": lb.language,
+            "script_a": la.script,
+            "script_b": lb.script,
+            "model_covers_pair": covered,
+            "language_detector": detector.version,
+        }
+        for la, lb, covered in rows
+    ]
+
+
 def make_embedder(settings: Settings):
     from actionlens.agreement.semantic import Embedder
 
@@ -149,6 +174,7 @@ class Scorer(VideoStage):
         self.settings, self.db, self.embedder = settings, db, embedder
         self.cfg = settings.agreement
         self.version = f"{SCORER_VERSION}/{embedder.name}"
+        self.detector = make_language_detector(settings)
 
     @property
     def ledger_key(self) -> None:
@@ -164,6 +190,7 @@ class Scorer(VideoStage):
         nodes = list(db[NODES].find({"video_id": {"$in": video_ids}}))
         items = pairs_for_nodes(nodes, cfg.pairs)
         lexical, semantic = score_pairs(items, self.embedder)
+        languages = language_fields(items, self.detector)
         now = datetime.now(UTC)
         docs = [
             {
@@ -177,10 +204,11 @@ class Scorer(VideoStage):
                 "source_b": p.source_b,
                 "lexical": lex,
                 "semantic": sem,
+                **lang,
                 "scorer_version": version,
                 "scored_at": now,
             }
-            for p, lex, sem in zip(items, lexical, semantic, strict=True)
+            for p, lex, sem, lang in zip(items, lexical, semantic, languages, strict=True)
         ]
         per_video: dict[str, list[dict]] = defaultdict(list)
         for n in nodes:
@@ -226,5 +254,6 @@ def score_videos(settings: Settings, video_ids: Sequence[str] | None = None, emb
         "temporal_rows": merged["counts"]["temporal_rows"],
         "scorer_version": scorer.version,
         "texts_embedded": scorer.embedder.encoded,
+        "texts_language_detected": scorer.detector.detected,
         "failed": merged["failed"],
     }

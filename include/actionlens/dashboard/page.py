@@ -41,6 +41,7 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
         from {schema}.fct_daily_confidence_trend group by 1, 2 order by 1, 2""",
         schema=schema,
     )
+    uncovered = uncovered_languages(settings, schema)
     hist: dict[str, list[int]] = defaultdict(lambda: [0] * BUCKETS)
     for row in histogram:
         hist[f"{row['pair_name']} · {row['field']}"][int(row["bucket"])] += int(row["n"])
@@ -53,10 +54,30 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
         "tags": dict(tags.most_common()),
         "trend": dict(series),
         "least_trusted": videos[:least],
+        "uncovered": uncovered[:20],
+        "n_uncovered": sum(int(r["n"]) for r in uncovered),
         "n_videos": len(videos),
         "fiftyone_url": f"{settings.agreement.fiftyone_app_url.rstrip('/')}/datasets/"
         f"{quote(settings.agreement.fiftyone_dataset)}",
     }
+
+
+def uncovered_languages(settings: Settings, schema: str = "analytics") -> list[dict]:
+    """Flagged pairs (a text the sentence model does not read) by languages and pair; none
+    from marts built before language detection (they lack the column until dbt reruns)."""
+    from actionlens.warehouse.query import query
+
+    sql = """
+        select coalesce(language_a, '-') || ' / ' || coalesce(language_b, '-') as languages,
+               pair_name, count(*) as n
+        from {schema}.fct_node_agreement where is_language_uncovered
+        group by 1, 2 order by 3 desc, 1, 2"""
+    try:
+        return query(settings, sql, schema=schema)
+    except Exception as exc:  # noqa: BLE001 - only a missing column is expected here
+        if "is_language_uncovered" not in str(exc) and "language_" not in str(exc):
+            raise
+        return []
 
 
 def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
@@ -164,6 +185,21 @@ def render(data: dict[str, Any]) -> str:
         )
         for v in data["least_trusted"]
     )
+    uncovered = "".join(
+        f"<tr><td>{html.escape(r['languages'])}</td><td>{html.escape(r['pair_name'])}</td>"
+        f"<td>{int(r['n'])}</td></tr>"
+        for r in data.get("uncovered", [])
+    )
+    languages = (
+        f"<p>{data.get('n_uncovered', 0)} scored pairs hold a text the sentence model does not "
+        "read (another language or script, or no words): their semantic score is no evidence "
+        "either way. They are kept and flagged (<code>is_language_uncovered</code>); set a "
+        "multilingual <code>agreement.embedding_model</code> to score them.</p>"
+        '<table id="uncovered-languages"><tr><th>languages (a / b)</th><th>pair</th><th>pairs</th>'
+        f"</tr>{uncovered}</table>"
+        if uncovered
+        else "<p>Every scored pair is in a language the sentence model reads.</p>"
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>actionlens · confidence</title>
 <style>
@@ -180,6 +216,7 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text
 <h2>Least-trusted videos</h2>
 <table id="least-trusted"><tr><th>video</th><th>title</th><th>semantic</th><th>lexical</th><th>tags</th></tr>
 {rows}</table>
+<h2>Texts the sentence model cannot read</h2><section id="languages">{languages}</section>
 </body></html>"""
 
 

@@ -88,7 +88,9 @@ class DuckDBWarehouse(Warehouse):
         import pandas as pd
 
         frame = pd.DataFrame.from_records(data, columns=list(TABLES[table]))  # noqa: F841
-        cur.execute(f'insert into "{self.schema}"."{table}" select * from frame')
+        # By name: a table made before a column was added holds it at the end.
+        cols = ", ".join(f'"{c}"' for c in TABLES[table])
+        cur.execute(f'insert into "{self.schema}"."{table}" ({cols}) select * from frame')
 
 
 class PostgresWarehouse(Warehouse):

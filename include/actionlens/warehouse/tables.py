@@ -54,6 +54,12 @@ TABLES: dict[str, dict[str, str]] = {
         "source_b": TEXT,
         "lexical": FLOAT,
         "semantic": FLOAT,
+        "language_a": TEXT,
+        "language_b": TEXT,
+        "script_a": TEXT,
+        "script_b": TEXT,
+        "model_covers_pair": BOOL,
+        "language_detector": TEXT,
         "scorer_version": TEXT,
         "scored_at": TS,
         "loaded_at": TS,
@@ -120,9 +126,26 @@ FIFTYONE_SAMPLES = "raw_fiftyone_samples"
 NEIGHBOUR_TABLE = "raw_video_neighbours"
 
 
+# Columns added after a table was first created: a warehouse made before gets them too.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "raw_node_scores": (
+        "language_a",
+        "language_b",
+        "script_a",
+        "script_b",
+        "model_covers_pair",
+        "language_detector",
+    ),
+}
+
+
 def create_statements(schema: str) -> list[str]:
     out = [f'create schema if not exists "{schema}"']
     for name, columns in TABLES.items():
         cols = ", ".join(f'"{c}" {t}' for c, t in columns.items())
         out.append(f'create table if not exists "{schema}"."{name}" ({cols})')
+        for col in ADDED_COLUMNS.get(name, ()):
+            out.append(
+                f'alter table "{schema}"."{name}" add column if not exists "{col}" {columns[col]}'
+            )
     return out
