@@ -184,7 +184,20 @@ def bench_scoring(n_pairs: int, sample: int) -> dict:
     t0 = time.perf_counter()
     semantic = embedder.similarity(a, b)
     t_sem = time.perf_counter() - t0
-    fast_total = t_load + t_lex + t_sem
+    from actionlens.agreement.language import Coverage, LanguageDetector
+
+    detector = LanguageDetector(
+        Coverage.of(
+            config.embedding_languages, config.embedding_scripts, config.language_min_probability
+        )
+    )
+    detector.one("load the detector's model before timing")
+    detector.cache.clear()
+    detector.detected = 0
+    t0 = time.perf_counter()
+    flagged = sum(not covered for _, _, covered in detector.pairs(a, b))
+    t_lang = time.perf_counter() - t0
+    fast_total = t_load + t_lex + t_sem + t_lang
 
     t0 = time.perf_counter()
     ref_lexical = np.array([reference_lexical(x, y) for x, y in zip(a, b, strict=True)])
@@ -209,11 +222,21 @@ def bench_scoring(n_pairs: int, sample: int) -> dict:
             "model_load": round(t_load, 3),
             "lexical": round(t_lex, 3),
             "semantic": round(t_sem, 3),
+            "language": round(t_lang, 3),
             "total": round(fast_total, 3),
+        },
+        # Language detection beside the sentence model, each on distinct texts.
+        "language": {
+            "detector": detector.version,
+            "distinct_texts_per_second": round(detector.detected / t_lang),
+            "embedding_distinct_texts_per_second": round(embedder.encoded / t_sem),
+            "share_of_scoring_time": round(t_lang / (t_lex + t_sem + t_lang), 3),
+            "pairs_flagged": flagged,
         },
         "fast_pairs_per_second": {
             "lexical": round(n_pairs / t_lex),
             "semantic": round(n_pairs / t_sem),
+            "language": round(n_pairs / t_lang),
             "total_incl_model_load": round(n_pairs / fast_total),
         },
         "reference_seconds": {
