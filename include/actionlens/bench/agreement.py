@@ -288,8 +288,8 @@ def generate_raw(path: Path, rows: int, schema: str = "raw") -> dict:
         insert into {schema}.raw_node_scores
         select printf('v%010d', v), printf('v%010d-n%02d', v, n), 'action100m',
                case when n = 0 then 0 else 1 end, f.field, 'gpt', p.source,
-               random(), random(), 'agreement-1/all-MiniLM-L6-v2',
-               timestamp '2026-11-01' + to_days(cast(v % 20 as integer)), now()
+               random(), random(), 'en', 'en', 'Latin', 'Latin', true, 'py3langid-0.4.0',
+               'agreement-1/all-MiniLM-L6-v2', timestamp '2026-11-01' + to_days(cast(v % 20 as integer)), now()
         from range({videos}) a(v), range(10) b(n),
              (values ('summary_brief'), ('summary_detailed'), ('action_brief'),
                      ('action_detailed'), ('action_actor')) f(field),
