@@ -54,7 +54,7 @@ def test_the_acquire_command_runs_a_dash_leading_batch_instead_of_exiting_2(sett
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    outcomes = {o["video_id"]: o for o in json.loads(done.stdout)["outcomes"]}
+    outcomes = {o["video_id"]: o for o in json.loads(done.stdout)["videos"]}
     assert set(outcomes) == {DASH, "AUDIOonly00"}
     assert "plan the run first" in outcomes[DASH]["error"]
 
@@ -381,8 +381,8 @@ def test_a_direct_acquire_rerun_honours_max_attempts(settings, db):
     )
     cfg = settings.acquire.model_copy(update={"max_attempts": 5})
     report = Acquirer(settings.model_copy(update={"acquire": cfg}), db=db).run([vid])
-    [outcome] = report.outcomes
-    assert outcome.state.value == "failed"
+    [outcome] = report.videos
+    assert outcome.outcome == "failed"
     assert "5 attempts of acquire.max_attempts=5" in outcome.error
     assert "raise acquire.max_attempts" in outcome.error
     doc = db[VIDEOS].find_one({"_id": vid})
@@ -462,11 +462,11 @@ def test_a_trickling_source_fails_its_video_at_the_deadline_and_the_batch_goes_o
         started = time.monotonic()
         report = Acquirer(settings.model_copy(update={"acquire": cfg}), db=db).run([slow, good])
         took = time.monotonic() - started
-    outcome, second = report.outcomes
-    assert outcome.state.value == "failed"
+    outcome, second = report.videos
+    assert outcome.outcome == "failed"
     assert f"did not finish within acquire.download_deadline_seconds={deadline}" in outcome.error
     assert slow in outcome.error and "too slow" in outcome.error
-    assert second.state.value == "stored", second.error
+    assert (second.outcome, second.state) == ("done", "stored"), second.error
     assert took < deadline + 40, f"the batch took {took:.0f} s"
     doc = db[VIDEOS].find_one({"_id": slow})
     assert doc["state"] == "failed" and doc["next_attempt_at"] is not None
@@ -521,9 +521,9 @@ def test_mongod_down_mid_batch_names_the_server_records_the_rest_and_prints_a_re
     assert f"MongoDB at 127.0.0.1:{port} did not answer" in err
     assert "python -m actionlens mongo start" in err and "rerun the step" in err
     result = json.loads(out.strip().splitlines()[-1])
-    states = {o["video_id"]: (o["state"], o["error"] or "") for o in result["outcomes"]}
-    assert states[ids[0]] == ("stored", "")
-    assert states[ids[1]][0] == "failed" and "ledger not updated" in states[ids[1]][1]
+    states = {o["video_id"]: (o["outcome"], o["error"] or "") for o in result["videos"]}
+    assert states[ids[0]] == ("done", "")
+    assert states[ids[1]][0] == "failed" and "not recorded: MongoDB at" in states[ids[1]][1]
     assert states[ids[2]][0] == "failed" and "not attempted: MongoDB at" in states[ids[2]][1]
 
 
