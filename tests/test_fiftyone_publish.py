@@ -16,13 +16,16 @@ from actionlens.agreement.score import score_videos
 from actionlens.dashboard.page import fiftyone_sample_url
 from actionlens.publish.dataset import (
     detection_fields,
+    root_answers,
     tiers,
     transcript_detections,
     upload_datetime,
+    workshop_fields,
+    workshop_values,
 )
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
-from actionlens.settings import environment_for
+from actionlens.settings import Settings, environment_for
 from actionlens.warehouse.query import query
 from test_agreement_scores import fake_embedder
 
@@ -111,6 +114,40 @@ def test_tiers_and_detection_fields_follow_the_public_dataset_names():
     assert fields["llama3_caption"][0]["parent_id"] == "r"
 
 
+def _opinion(detailed: str, actor: str = "N/A") -> dict:
+    return {
+        "summary": {"brief": "b", "detailed": detailed},
+        "action": {"brief": "N/A", "detailed": "N/A", "actor": actor},
+    }
+
+
+def test_opinion_detections_get_node_names_that_never_collide_with_the_flat_fields():
+    nodes = [{**NODES[0], "annotations": {**NODES[0]["annotations"], "qwen3vl": _opinion("q")}}]
+    fields = detection_fields(nodes, opinion_sources={"qwen3vl", "molmo2"})
+    assert "qwen3vl_nodes_summary_detailed" in fields and "gpt_summary_detailed" in fields
+    assert not set(fields) & set(workshop_fields())
+    assert fields["qwen3vl_nodes_summary_detailed"][0]["label"] == "q"
+
+
+def test_flat_fields_are_the_opinions_root_answers_on_the_reference_tree():
+    nodes = [
+        # Our own tree's root (no reference) sorts after the reference tree's root.
+        {"_id": "p", "parent_id": None, "segmenter": "a-pixels",
+         "annotations": {"ours": _opinion("o"), "qwen3vl": _opinion("other tree")}},
+        {"_id": "r", "parent_id": None, "segmenter": "action100m",
+         "annotations": {"gpt": _opinion("g"), "qwen3vl": _opinion("whole clip", "a cook"),
+                         "molmo2": {"status": "failed", "raw": "not json"}}},
+        {"_id": "m", "parent_id": "r", "annotations": {"qwen3vl": _opinion("a part")}},
+    ]  # fmt: skip
+    assert root_answers(nodes, "qwen3vl", "gpt")["summary_detailed"] == "whole clip"
+    values = workshop_values(nodes, Settings())
+    assert set(values) == set(workshop_fields())
+    assert values["qwen3vl_summary_detailed"] == "whole clip"
+    assert values["qwen3vl_action_actor"] == "a cook" and values["qwen3vl_action_brief"] == "N/A"
+    # A failed opinion is no answer: the notebook reads None, not its raw text.
+    assert values["molmo_summary_detailed"] is None
+
+
 def test_public_metadata_types():
     assert upload_datetime("20190407") == datetime(2019, 4, 7)
     assert upload_datetime(None) is None and upload_datetime("April 2019") is None
@@ -176,6 +213,9 @@ for sample in ds:
                    "full_video_duration", "tree_depth")},
         "transcript": sample["transcript"], "n_transcript": len(sample["transcript_segments"].detections),
         "action_labels": [d.label for d in sample["gpt_action_brief"].detections],
+        "flat": {k: sample[k] for k in ("qwen3vl_summary_detailed", "molmo_action_actor")},
+        "types": {k: type(ds.get_field(k)).__name__ for k in ("qwen3vl_summary_brief",
+                  "molmo_summary_brief", "qwen3vl_nodes_summary_brief")},
     }
 n = len(ds)
 if os.environ.get("DROP"):
@@ -203,7 +243,7 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     con.execute("create schema analytics")
     con.execute(
         "create table analytics.fct_video_confidence as select * from (values "
-        f"('{IDS[0]}', 0.8, 0.7, 'qwen3vl_agrees,qwen3vl_only'), ('{IDS[1]}', 0.2, 0.1, '')) "
+        f"('{IDS[0]}', 0.8, 0.7, 'qwen_agrees,qwen_only'), ('{IDS[1]}', 0.2, 0.1, '')) "
         "t(video_id, confidence_semantic, confidence_lexical, tags)"
     )
     con.close()
@@ -235,7 +275,7 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
         f"{app}/datasets/{cfg.agreement.fiftyone_dataset}?id={seen['sample_ids'][IDS[1]]}"
     )
     v0 = seen["videos"][IDS[0]]
-    assert v0["tags"] == ["qwen3vl_agrees", "qwen3vl_only"] and v0["confidence"] == 0.8
+    assert v0["tags"] == ["qwen_agrees", "qwen_only"] and v0["confidence"] == 0.8
     assert seen["videos"][IDS[1]]["tags"] == []
     assert v0["root_level"] == 0 and v0["root_support"] == [1, 900]  # 30 s at 30 fps
     n_gpt = sum(1 for n in records[0]["nodes"] if n["gpt"])
@@ -254,9 +294,20 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
         v0["transcript"].split()[:3] == records[0]["metadata"]["transcript"][0]["text"].split()[:3]
     )
     assert v0["n_transcript"] == 6
+    root = db.nodes.find_one({"video_id": IDS[0], "parent_id": None})
+    assert v0["flat"] == {
+        "qwen3vl_summary_detailed": root["annotations"]["qwen3vl"]["summary"]["detailed"],
+        "molmo_action_actor": root["annotations"]["molmo2"]["action"]["actor"],
+    }
+    assert v0["types"] == {
+        "qwen3vl_summary_brief": "StringField",
+        "molmo_summary_brief": "StringField",
+        "qwen3vl_nodes_summary_brief": "EmbeddedDocumentField",
+    }
     assert {
         "qwen3vl_action_actor",
-        "molmo2_summary_brief",
+        "molmo_summary_brief",
+        "molmo2_nodes_summary_brief",
         "plm_caption",
         "llama3_caption",
         "agreement_gpt_qwen3vl_summary_brief_semantic",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +94,14 @@ class AgreementSettings(BaseModel):
 
     reference_source: str = "gpt"
     opinion_sources: list[str] = Field(default_factory=lambda: ["qwen3vl", "molmo2"])
+    # The workshop's confidence map (fct_video_confidence, the FiftyOne sample tags): which
+    # opinion source plays the notebook's "qwen" (Qwen3-VL) and which its "molmo" (Molmo2),
+    # and the root field its seven tags read. Passed to dbt as vars.
+    qwen_source: str = "qwen3vl"
+    molmo_source: str = "molmo2"
+    workshop_field: Literal[
+        "summary_brief", "summary_detailed", "action_brief", "action_detailed", "action_actor"
+    ] = "summary_detailed"
     # Pairs (a, b) scored per node and field; by default the reference against each
     # opinion, our own stage 3 against the reference, and the opinions against each other.
     pairs: list[tuple[str, str]] = Field(
@@ -124,6 +132,18 @@ class AgreementSettings(BaseModel):
     dashboard_url: str = "http://127.0.0.1:8080/confidence/"
     # Schema of the raw tables the loader writes and dbt reads as sources.
     raw_schema: str = "raw"
+
+    @model_validator(mode="after")
+    def _workshop_sources_are_opinions(self) -> AgreementSettings:
+        for role, source in (("qwen_source", self.qwen_source), ("molmo_source", self.molmo_source)):
+            if source not in self.opinion_sources:
+                raise ValueError(
+                    f"agreement.{role} {source!r} is not one of agreement.opinion_sources "
+                    f"{self.opinion_sources}: add it there or name another opinion source"
+                )
+        if self.qwen_source == self.molmo_source:
+            raise ValueError("agreement.qwen_source and agreement.molmo_source must differ")
+        return self
 
 
 class SegmentSettings(BaseModel):
