@@ -12,10 +12,11 @@ from datetime import datetime
 
 import pytest
 
-from actionlens.agreement.score import score_videos
+from actionlens.agreement.score import FIELDS, score_videos
 from actionlens.dashboard.page import fiftyone_sample_url
 from actionlens.publish.dataset import (
     detection_fields,
+    ensure_reference_roots,
     root_answers,
     tiers,
     transcript_detections,
@@ -105,13 +106,27 @@ def test_tiers_and_detection_fields_follow_the_public_dataset_names():
         "plm_action",
         "llama3_caption",
     }
-    # The root's "N/A" action (an intro) is left out of the action fields, as in the public
-    # dataset; its summaries stay.
+    # "N/A" actions are left out of the action fields, as in the public dataset, except
+    # on the root: the notebook hoists exactly one root label per sample.
     assert [d["node_id"] for d in fields["gpt_summary_brief"]] == ["r", "b"]
-    assert [d["node_id"] for d in fields["gpt_action_brief"]] == ["b"]
-    det = fields["gpt_action_actor"][0]
+    assert [(d["node_id"], d["label"]) for d in fields["gpt_action_brief"]] == [
+        ("r", "N/A"),
+        ("b", "cut wood"),
+    ]
+    det = fields["gpt_action_actor"][1]
     assert (det["label"], det["node_id"], det["tier"], det["level"]) == ("a man", "b", "leaf", 1)
     assert fields["llama3_caption"][0]["parent_id"] == "r"
+    mid_na = {**NODES[2], "annotations": _gpt(("s", "d"), ("N/A", "N/A", "N/A"))}
+    assert "gpt_action_brief" not in detection_fields([mid_na])
+
+
+def test_every_sample_gets_one_root_detection_per_reference_field():
+    fields = ensure_reference_roots(detection_fields([NODES[2]]), "gpt", 8.0)
+    for field in FIELDS:
+        roots = [d for d in fields[f"gpt_{field}"] if d["tier"] == "root"]
+        assert len(roots) == 1 and roots[0]["label"] is None and roots[0]["missing"]
+    present = detection_fields(NODES)
+    assert ensure_reference_roots(dict(present), "gpt", 8.0) == present
 
 
 def _opinion(detailed: str, actor: str = "N/A") -> dict:
@@ -280,8 +295,12 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     assert v0["root_level"] == 0 and v0["root_support"] == [1, 900]  # 30 s at 30 fps
     n_gpt = sum(1 for n in records[0]["nodes"] if n["gpt"])
     assert v0["n"] == n_gpt
-    actions = [n["gpt"]["action"]["brief"] for n in records[0]["nodes"] if n["gpt"]]
-    assert sorted(v0["action_labels"]) == sorted(a for a in actions if a != "N/A")
+    actions = [
+        n["gpt"]["action"]["brief"]
+        for n in records[0]["nodes"]
+        if n["gpt"] and (n["parent_id"] is None or n["gpt"]["action"]["brief"] != "N/A")
+    ]
+    assert sorted(v0["action_labels"]) == sorted(actions)
     # The public dataset's metadata fields, with its types.
     assert v0["public"] == {
         "full_video_url": f"https://www.youtube.com/watch?v={IDS[0]}",

@@ -6,7 +6,14 @@ One video sample per video, with the public FiftyOne Action100M dataset's fields
 `full_video_duration`, `transcript`, `tree_depth`, `transcript_segments`, and one
 `TemporalDetections` field per source and annotation field (`gpt_summary_brief`, …) with
 `node_id`, `parent_id`, `level` and `tier` on each detection; "N/A" actions are left out
-of the action fields, as there.
+of the action fields, as there, except on the root.
+
+The root is the exception because the notebook hoists each sample's root label with
+`filter_labels(field, F("tier") == "root").values(...)`, which drops samples without one
+and then `set_values` misaligns every later sample: so every sample has exactly one
+root detection in each reference field, its "N/A" kept as written, and a video without
+the reference's root text gets an unlabeled root detection (`label` None, `missing`
+True), which the notebook reads as None.
 
 What the workshop notebook's cells read, with the types they expect:
 - the reference's `gpt_*` TemporalDetections (section 3 hoists their `tier == "root"`
@@ -138,7 +145,11 @@ def detection_fields(
                 continue
             for field in FIELDS:
                 label = field_text(ann, field)
-                if field.startswith("action_") and normalise_na(label) == NA:
+                if (
+                    field.startswith("action_")
+                    and normalise_na(label) == NA
+                    and base["tier"] != "root"
+                ):
                     continue  # intros, ads: no action (the public dataset leaves them out)
                 out[annotation_field(source, field, opinion_sources)].append(
                     {**base, "label": label}
@@ -157,6 +168,28 @@ def detection_fields(
             if text:
                 out[f"{field_prefix(source)}_action"].append({**base, "label": str(text)})
     return dict(out)
+
+
+def ensure_reference_roots(
+    fields: dict[str, list[dict]], reference: str, duration: float
+) -> dict[str, list[dict]]:
+    """One root detection per reference field on every sample (see the module doc)."""
+    for field in FIELDS:
+        name = annotation_field(reference, field)
+        dets = fields.setdefault(name, [])
+        if not any(d.get("tier") == "root" for d in dets):
+            dets.insert(
+                0,
+                {
+                    "label": None,
+                    "start": 0.0,
+                    "end": duration,
+                    "level": 0,
+                    "tier": "root",
+                    "missing": True,
+                },
+            )
+    return fields
 
 
 def _number(value: object, kind: type):
@@ -192,7 +225,7 @@ def temporal_detections(fo, dets: list[dict], fps: float, last_frame: int):
                     min(last_frame, int(d["start"] * fps) + 1),
                     max(1, min(last_frame, int(round(d["end"] * fps)))),
                 ],
-                **{k: d[k] for k in ("node_id", "parent_id", "level", "tier") if k in d},
+                **{k: d[k] for k in ("node_id", "parent_id", "level", "tier", "missing") if k in d},
             )
             for d in dets
         ]
@@ -273,7 +306,10 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
         )
         last_frame = max(1, int(round(duration * fps)))
 
-        for field, dets in detection_fields(nodes, opinion_sources).items():
+        fields = ensure_reference_roots(
+            detection_fields(nodes, opinion_sources), settings.agreement.reference_source, duration
+        )
+        for field, dets in fields.items():
             sample[field] = temporal_detections(fo, dets, fps, last_frame)
         for field, value in workshop_values(nodes, settings).items():
             sample[field] = value
