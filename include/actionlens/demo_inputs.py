@@ -12,7 +12,7 @@ variety of the workshop's tags comes from these inputs:
 | paraphrase / scene talk | the picture, briefly | the picture at length, reworded | triple_agreement, paraphrase |
 | elsewhere / small talk | greetings | an unrelated kitchen scene | triple_disagreement |
 | pictures / scene talk | the picture, briefly | the picture in plain words | triple_agreement, qwen_agrees |
-| pictures / silence | nothing | the picture in plain words | qwen_agrees, qwen_only |
+| pictures / music | only "[Music]" (as ASR writes it) | the picture in plain words | qwen_agrees, qwen_only |
 
 No HowTo100M or Action100M text is used: everything here is generated.
 """
@@ -36,7 +36,7 @@ FPS = 30
 @dataclass(frozen=True)
 class Story:
     reference: str  # pictures | speech | paraphrase | elsewhere
-    speech: str  # task | garden | scene | chat | silence
+    speech: str  # task | garden | scene | chat | music
 
 
 STORIES = [
@@ -45,7 +45,7 @@ STORIES = [
     Story("paraphrase", "scene"),
     Story("elsewhere", "chat"),
     Story("pictures", "scene"),
-    Story("pictures", "silence"),
+    Story("pictures", "music"),
 ]
 TASK_TALK = [
     "first whisk the eggs with the milk until the batter is smooth",
@@ -57,6 +57,7 @@ GARDEN_TALK = [
     "place the seedling in the hole and press the soil around the stem",
     "water the plant well and tie the stem to a wooden stake",
 ]
+MUSIC = ["[Music]"] * 8  # no words: a stage-3 caption baseline still has text to read
 CHAT_TALK = [
     "hi everyone and welcome back to the channel",
     "thanks so much for watching and see you next week",
@@ -88,7 +89,8 @@ def speech_lines(story: Story, scenes: Sequence[Scene]) -> list[str]:
     if story.speech == "scene":
         said = [f"watch the screen turn {' then '.join(colours_of(scenes))} as a square slides"]
     else:
-        said = {"task": TASK_TALK, "garden": GARDEN_TALK, "chat": CHAT_TALK}.get(story.speech, [])
+        talk = {"task": TASK_TALK, "garden": GARDEN_TALK, "chat": CHAT_TALK, "music": MUSIC}
+        said = talk.get(story.speech, [])
     return [said[k] if k < len(said) else "" for k in range(len(scenes))]
 
 
