@@ -206,6 +206,20 @@ def _links(settings) -> dict[str, tuple[str, str]]:
     return {r["video_id"]: (r["dataset"], r["sample_id"]) for r in rows}
 
 
+OLD_SCHEMA = """
+import json, os
+from actionlens.settings import get_settings
+from actionlens.store.mongo import mongo_uri
+s = get_settings()
+os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
+import fiftyone as fo
+ds = fo.Dataset(s.agreement.fiftyone_dataset, persistent=True)
+ds.add_sample(fo.Sample(filepath="/nowhere/old.mp4", video_id="oldoldold01",
+    qwen3vl_summary_brief=fo.TemporalDetections(detections=[fo.TemporalDetection(label="x", support=[1, 2])])))
+ds.delete_samples(ds)  # the field stays in the schema
+print(json.dumps({"old_type": type(ds.get_field("qwen3vl_summary_brief")).__name__}))
+"""
+
 INSPECT = """
 import json, os
 from actionlens.settings import get_settings
@@ -263,6 +277,8 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     )
     con.close()
 
+    # A dataset published before the flat fields existed held opinion detections there.
+    assert _run(OLD_SCHEMA, cfg, module=False) == {"old_type": "EmbeddedDocumentField"}
     first = _run(["publish-fiftyone"], cfg)
     links_first = _links(cfg)
     again = _run(["publish-fiftyone", "--videos", IDS[0]], cfg)
