@@ -135,7 +135,10 @@ class AgreementSettings(BaseModel):
 
     @model_validator(mode="after")
     def _workshop_sources_are_opinions(self) -> AgreementSettings:
-        for role, source in (("qwen_source", self.qwen_source), ("molmo_source", self.molmo_source)):
+        for role, source in (
+            ("qwen_source", self.qwen_source),
+            ("molmo_source", self.molmo_source),
+        ):
             if source not in self.opinion_sources:
                 raise ValueError(
                     f"agreement.{role} {source!r} is not one of agreement.opinion_sources "
