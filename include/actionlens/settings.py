@@ -243,15 +243,17 @@ class OpinionSettings(BaseModel):
     sets e.g. sources qwen3vl/molmo2 on the transformers or openai backend and the
     qwen3vl_embedding lens (see actionlens.opinions)."""
 
+    # v2: the frames baseline sees only frames, the transcript baseline only speech, and
+    # both answer actions; a new id makes stored v1 answers stale, so reruns re-ask.
     sources: list[OpinionSource] = Field(
         default_factory=lambda: [
             OpinionSource(
-                source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-baseline"
+                source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-v2-baseline"
             ),
             OpinionSource(
                 source="molmo2",
                 backend="opinion-transcript",
-                model_id="opinion-transcript-baseline",
+                model_id="opinion-transcript-v2-baseline",
             ),
         ]
     )
