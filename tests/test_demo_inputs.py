@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from actionlens.caption.frames import FRAME_SIZE, FrameRequest, decode_at, segment_times
 from actionlens.demo_inputs import STORIES, duration_of, speech_lines, write_reference
+from actionlens.media.frames import FRAME_SIZE, FrameRequest, decode_at, segment_times
 from actionlens.models import ChatRequest, Video, user
 from actionlens.opinions.baseline import (
     FramesOpinionBaseline,

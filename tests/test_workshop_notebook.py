@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actionlens.agreement.score import FIELDS, make_embedder, score_videos
-from actionlens.agreement.semantic import default_model_path
+from actionlens.models.text import default_model_path
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import environment_for
