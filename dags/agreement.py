@@ -14,7 +14,8 @@ Runs whenever annotations (`actionlens_annotations`) or second opinions
    tables, one transaction per batch; **load_neighbours** then swaps the whole
    nearest-neighbour table (lists change for every video when new ones arrive).
 4. **dbt_build** (Cosmos) builds staging → intermediate → marts with their data and unit
-   tests: `fct_node_agreement`, `fct_video_confidence` (tags), `fct_daily_confidence_trend`,
+   tests: `fct_node_agreement`, `fct_video_confidence` (the workshop tags),
+   `fct_node_confidence` (their extension per node), `fct_daily_confidence_trend`,
    `dim_videos`, `fct_video_neighbours`.
 5. **publish_fiftyone** writes one FiftyOne video sample per video (temporal detections
    per source and field, root agreement and tags).

@@ -37,6 +37,12 @@ def test_lexical_is_one_minus_distance_over_longer_length():
     assert lexical_similarity("abcd", "abxy") == 0.5
 
 
+def test_lexical_lower_cases_like_the_workshop_plugin_not_casefold():
+    # str.lower() keeps "ß" (casefold would make it "ss" and call these identical).
+    assert lexical_similarity("Straße", "STRASSE") == pytest.approx(1 - 2 / 7)
+    assert lexical_batch(["Straße"], ["STRASSE"]).tolist() == [pytest.approx(1 - 2 / 7)]
+
+
 def test_lexical_empty_texts():
     assert lexical_similarity("", "  ") == 1.0
     assert lexical_similarity(None, "") == 1.0
@@ -193,7 +199,7 @@ def test_score_videos_writes_rows_and_rerun_replaces_them(settings, db):
     assert result["node_rows"] == 10 and result["temporal_rows"] == 1
     row = db.scores.find_one({"_id": "r|summary_brief|gpt|molmo2"})
     assert (row["lexical"], row["semantic"]) == (0.5, 0.0)  # east|west: 2 edits of 4
-    assert row["scorer_version"].startswith("agreement-1/")
+    assert row["scorer_version"].startswith("agreement-2/")
     assert db.scores.find_one({"_id": "r|action_actor|gpt|molmo2"})["lexical"] == 0.0
     assert db.scores.find_one({"_id": "r|action_actor|gpt|qwen3vl"})["semantic"] == pytest.approx(
         1.0

@@ -23,8 +23,8 @@ MARTS = [
        from range(40) t(i), (values ('summary_brief'), ('action_actor')) v(f)""",
     """create or replace table analytics.fct_video_confidence as select * from (values
        ('aaaaaaaaaaa', 'Make pancakes', 0.2, 0.1, 'triple_disagreement'),
-       ('bbbbbbbbbbb', 'Fix a bike', 0.9, 0.7, 'triple_agreement,qwen3vl_agrees,molmo2_agrees'),
-       ('ccccccccccc', 'Grow basil', 0.7, 0.2, 'qwen3vl_agrees,qwen3vl_only'))
+       ('bbbbbbbbbbb', 'Fix a bike', 0.9, 0.7, 'qwen_agrees,molmo_agrees,triple_agreement'),
+       ('ccccccccccc', 'Grow basil', 0.7, 0.2, 'qwen_agrees,qwen_only'))
        t(video_id, title, confidence_semantic, confidence_lexical, tags)""",
     """create or replace table analytics.fct_daily_confidence_trend as select * from (values
        (date '2026-11-20', 'gpt__qwen3vl', 0.6, 10), (date '2026-11-21', 'gpt__qwen3vl', 0.7, 12),
@@ -46,7 +46,8 @@ def marts(settings):
 def test_gather_reads_every_section(marts):
     data = gather(marts)
     assert sum(data["histograms"]["gpt__qwen3vl · summary_brief"]) == 40
-    assert data["tags"]["qwen3vl_agrees"] == 2
+    assert data["tags"]["qwen_agrees"] == 2
+    assert "root node's summary_detailed" in data["confidence_meaning"]
     assert [v["video_id"] for v in data["least_trusted"]][0] == "aaaaaaaaaaa"
     assert set(data["trend"]) == {"gpt__qwen3vl", "gpt__molmo2"}
     html = render(data)
@@ -55,6 +56,7 @@ def test_gather_reads_every_section(marts):
     assert data["n_uncovered"] == 2
     assert data["uncovered"] == [{"languages": "zh / en", "pair_name": "gpt__qwen3vl", "n": 2}]
     assert 'id="uncovered-languages"' in html and "<td>zh / en</td>" in html
+    assert 'id="confidence-meaning"' in html
 
 
 def test_sample_links_come_from_the_published_samples(marts):
@@ -251,6 +253,14 @@ def test_confidence_summary_command(marts, monkeypatch, capsys):
     assert cli.main(["confidence-summary"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["videos"] == 3 and out["least_trusted"][0]["video_id"] == "aaaaaaaaaaa"
+    assert out["tags"] == {
+        "qwen_agrees": 2,
+        "triple_disagreement": 1,
+        "molmo_agrees": 1,
+        "triple_agreement": 1,
+        "qwen_only": 1,
+    }
+    assert "workshop's two opinion models" in out["confidence"]
     assert [v["fiftyone_sample_url"] for v in out["least_trusted"]] == [
         "http://127.0.0.1:5151/datasets/actionlens?id=65f0c0ffee0000000000000a",
         None,

@@ -44,6 +44,8 @@ def _prepare(settings: Settings, tmp) -> int:
             }
         },
     )
+    # One video without its molmo opinion: it gets none of the rules that need one.
+    db.nodes.update_many({"video_id": IDS[3]}, {"$unset": {"annotations.molmo2": ""}})
     db.lenses.insert_many(
         [
             {"_id": f"{IDS[0]}:transcript", "video_id": IDS[0], "lens": "transcript",
@@ -123,7 +125,7 @@ def _duck(settings, sql):
 def test_duckdb_build_passes_with_unit_tests(duckdb_build):
     _, _, log = duckdb_build
     assert "ERROR=0" in log and "WARN=0" in log
-    assert "11 unit tests" in log  # every tag rule (and the category rule) ran as a unit test
+    assert "14 unit tests" in log  # every tag rule (and the category rule) ran as a unit test
 
 
 def test_duckdb_marts_cover_every_score(duckdb_build):
@@ -188,15 +190,69 @@ def test_duckdb_neighbours_mart(duckdb_build):
     assert rows == [(IDS[0], 1, IDS[2], True, None), (IDS[0], 2, IDS[3], True, None)]
 
 
-def test_duckdb_tags_match_the_scores(duckdb_build):
+def workshop_tags(lex_q, sem_q, lex_m, sem_m) -> set[str]:
+    """The notebook's section-5 TAGS, on one video's four root scores (None: no opinion)."""
+    hl = hs = 0.6
+    ll, ls = 0.3, 0.5
+    if None in (lex_q, sem_q, lex_m, sem_m):  # a missing opinion: only its own rule can hold
+        q = lex_q is not None and sem_q >= hs and lex_q >= hl
+        m = lex_m is not None and sem_m >= hs and lex_m >= hl
+        return {t for t, hit in (("qwen_agrees", q), ("molmo_agrees", m)) if hit}
+    rules = {
+        "qwen_agrees": sem_q >= hs and lex_q >= hl,
+        "molmo_agrees": sem_m >= hs and lex_m >= hl,
+        "triple_agreement": sem_q >= hs and sem_m >= hs,
+        "triple_disagreement": sem_q < ls and sem_m < ls,
+        "qwen_only": sem_q >= hs and sem_m < ls,
+        "molmo_only": sem_m >= hs and sem_q < ls,
+        "paraphrase": lex_q < ll and sem_q >= hs and lex_m < ll and sem_m >= hs,
+    }
+    return {t for t, hit in rules.items() if hit}
+
+
+def test_duckdb_tags_are_the_workshop_rules_on_the_root_scores(duckdb_build):
     settings, _, _ = duckdb_build
     rows = _duck(
         settings,
-        "select qwen3vl_semantic, molmo2_semantic, tags from analytics.fct_video_confidence",
+        "select video_id, lex_q, sem_q, lex_m, sem_m, tags, n_opinion_sources "
+        "from analytics.fct_video_confidence order by video_id",
     )
-    for qwen, molmo, tags in rows:
-        assert ("qwen3vl_agrees" in tags) == (qwen >= 0.6)
-        assert ("triple_disagreement" in tags) == (qwen < 0.5 and molmo < 0.5)
+    for vid, lex_q, sem_q, lex_m, sem_m, tags, n in rows:
+        assert set(filter(None, tags.split(","))) == workshop_tags(lex_q, sem_q, lex_m, sem_m), vid
+        assert n == (1 if vid == IDS[3] else 2)
+    assert rows[3][3] is None and rows[3][4] is None  # IDS[3] has no molmo opinion
+
+
+def test_duckdb_scores_are_the_root_pairs_of_the_workshop_field(duckdb_build):
+    settings, _, _ = duckdb_build
+    expected = {}
+    for vid, source, lex, sem in _duck(
+        settings,
+        "select video_id, opinion_source, lexical, semantic from analytics.fct_node_agreement "
+        "where tier = 'root' and field = 'summary_detailed' and opinion_source is not null",
+    ):
+        expected.setdefault(vid, {})[source] = (lex, sem)
+    got = _duck(
+        settings, "select video_id, lex_q, sem_q, lex_m, sem_m from analytics.fct_video_confidence"
+    )
+    assert len(got) == len(IDS)
+    for vid, lex_q, sem_q, lex_m, sem_m in got:
+        assert (lex_q, sem_q) == expected[vid]["qwen3vl"]
+        assert (lex_m, sem_m) == expected[vid].get("molmo2", (None, None))
+
+
+def test_duckdb_node_confidence_covers_every_scored_node_and_field(duckdb_build):
+    settings, _, _ = duckdb_build
+    want = _duck(
+        settings,
+        "select count(distinct node_id || field) from analytics.fct_node_agreement "
+        "where opinion_source is not null",
+    )[0][0]
+    assert _duck(settings, "select count(*) from analytics.fct_node_confidence")[0][0] == want
+    tiers = {
+        r[0] for r in _duck(settings, "select distinct tier from analytics.fct_node_confidence")
+    }
+    assert tiers == {"root", "mid"}
 
 
 def test_postgres_build_matches_duckdb_counts(postgres_build):
@@ -228,7 +284,7 @@ def test_unit_tests_hold_whatever_reference_source_is_configured(duckdb_build, t
         update={"agreement": settings.agreement.model_copy(update={"reference_source": "ours"})}
     )
     done = run_dbt(ours, ["test", "--select", "test_type:unit"], target_path=tmp_path / "target")
-    assert "ERROR=0" in done.stdout and "PASS=11" in done.stdout
+    assert "ERROR=0" in done.stdout and "PASS=14" in done.stdout
 
 
 def test_each_warehouse_setting_selects_a_profile_target_with_its_connection():

@@ -33,13 +33,19 @@ def test_home_settings_file_is_read_by_settings_and_keeps_edits(tmp_path, monkey
     assert settings.agreement.fiftyone_dataset == "x"
 
 
-def test_demo_settings_are_valid_settings(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("reference", "first_pair"), [("gpt", ("gpt", "qwen3vl")), ("ours", ("ours", "qwen3vl"))]
+)
+def test_demo_settings_are_valid_settings(tmp_path, monkeypatch, reference, first_pair):
     home = tmp_path / "home"
-    path = devstack.write_home_settings(home, demo.demo_settings(home, home / "source"))
+    path = devstack.write_home_settings(
+        home, demo.demo_settings(home, home / "source", reference=reference)
+    )
     monkeypatch.setenv("ACTIONLENS_CONFIG", str(path))
     settings = Settings()
     assert settings.home == home and settings.path(settings.duckdb_path).parent == home
-    assert settings.agreement.pairs[0] == ("ours", "qwen3vl")
+    assert settings.agreement.reference_source == reference
+    assert settings.agreement.pairs[0] == first_pair
     assert settings.acquire.manifest == str(home / "source" / "HowTo100M_v1.csv")
 
 

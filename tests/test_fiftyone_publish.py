@@ -12,17 +12,21 @@ from datetime import datetime
 
 import pytest
 
-from actionlens.agreement.score import score_videos
+from actionlens.agreement.score import FIELDS, score_videos
 from actionlens.dashboard.page import fiftyone_sample_url
 from actionlens.publish.dataset import (
     detection_fields,
+    ensure_reference_roots,
+    root_answers,
     tiers,
     transcript_detections,
     upload_datetime,
+    workshop_fields,
+    workshop_values,
 )
 from actionlens.reference.action100m import import_files
 from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
-from actionlens.settings import environment_for
+from actionlens.settings import Settings, environment_for
 from actionlens.warehouse.query import query
 from test_agreement_scores import fake_embedder
 
@@ -102,13 +106,61 @@ def test_tiers_and_detection_fields_follow_the_public_dataset_names():
         "plm_action",
         "llama3_caption",
     }
-    # The root's "N/A" action (an intro) is left out of the action fields, as in the public
-    # dataset; its summaries stay.
+    # "N/A" actions are left out of the action fields, as in the public dataset, except
+    # on the root: the notebook hoists exactly one root label per sample.
     assert [d["node_id"] for d in fields["gpt_summary_brief"]] == ["r", "b"]
-    assert [d["node_id"] for d in fields["gpt_action_brief"]] == ["b"]
-    det = fields["gpt_action_actor"][0]
+    assert [(d["node_id"], d["label"]) for d in fields["gpt_action_brief"]] == [
+        ("r", "N/A"),
+        ("b", "cut wood"),
+    ]
+    det = fields["gpt_action_actor"][1]
     assert (det["label"], det["node_id"], det["tier"], det["level"]) == ("a man", "b", "leaf", 1)
     assert fields["llama3_caption"][0]["parent_id"] == "r"
+    mid_na = {**NODES[2], "annotations": _gpt(("s", "d"), ("N/A", "N/A", "N/A"))}
+    assert "gpt_action_brief" not in detection_fields([mid_na])
+
+
+def test_every_sample_gets_one_root_detection_per_reference_field():
+    fields = ensure_reference_roots(detection_fields([NODES[2]]), "gpt", 8.0)
+    for field in FIELDS:
+        roots = [d for d in fields[f"gpt_{field}"] if d["tier"] == "root"]
+        assert len(roots) == 1 and roots[0]["label"] is None and roots[0]["missing"]
+    present = detection_fields(NODES)
+    assert ensure_reference_roots(dict(present), "gpt", 8.0) == present
+
+
+def _opinion(detailed: str, actor: str = "N/A") -> dict:
+    return {
+        "summary": {"brief": "b", "detailed": detailed},
+        "action": {"brief": "N/A", "detailed": "N/A", "actor": actor},
+    }
+
+
+def test_opinion_detections_get_node_names_that_never_collide_with_the_flat_fields():
+    nodes = [{**NODES[0], "annotations": {**NODES[0]["annotations"], "qwen3vl": _opinion("q")}}]
+    fields = detection_fields(nodes, opinion_sources={"qwen3vl", "molmo2"})
+    assert "qwen3vl_nodes_summary_detailed" in fields and "gpt_summary_detailed" in fields
+    assert not set(fields) & set(workshop_fields())
+    assert fields["qwen3vl_nodes_summary_detailed"][0]["label"] == "q"
+
+
+def test_flat_fields_are_the_opinions_root_answers_on_the_reference_tree():
+    nodes = [
+        # Our own tree's root (no reference) sorts after the reference tree's root.
+        {"_id": "p", "parent_id": None, "segmenter": "a-pixels",
+         "annotations": {"ours": _opinion("o"), "qwen3vl": _opinion("other tree")}},
+        {"_id": "r", "parent_id": None, "segmenter": "action100m",
+         "annotations": {"gpt": _opinion("g"), "qwen3vl": _opinion("whole clip", "a cook"),
+                         "molmo2": {"status": "failed", "raw": "not json"}}},
+        {"_id": "m", "parent_id": "r", "annotations": {"qwen3vl": _opinion("a part")}},
+    ]  # fmt: skip
+    assert root_answers(nodes, "qwen3vl", "gpt")["summary_detailed"] == "whole clip"
+    values = workshop_values(nodes, Settings())
+    assert set(values) == set(workshop_fields())
+    assert values["qwen3vl_summary_detailed"] == "whole clip"
+    assert values["qwen3vl_action_actor"] == "a cook" and values["qwen3vl_action_brief"] == "N/A"
+    # A failed opinion is no answer: the notebook reads None, not its raw text.
+    assert values["molmo_summary_detailed"] is None
 
 
 def test_public_metadata_types():
@@ -154,6 +206,20 @@ def _links(settings) -> dict[str, tuple[str, str]]:
     return {r["video_id"]: (r["dataset"], r["sample_id"]) for r in rows}
 
 
+OLD_SCHEMA = """
+import json, os
+from actionlens.settings import get_settings
+from actionlens.store.mongo import mongo_uri
+s = get_settings()
+os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
+import fiftyone as fo
+ds = fo.Dataset(s.agreement.fiftyone_dataset, persistent=True)
+ds.add_sample(fo.Sample(filepath="/nowhere/old.mp4", video_id="oldoldold01",
+    qwen3vl_summary_brief=fo.TemporalDetections(detections=[fo.TemporalDetection(label="x", support=[1, 2])])))
+ds.delete_samples(ds)  # the field stays in the schema
+print(json.dumps({"old_type": type(ds.get_field("qwen3vl_summary_brief")).__name__}))
+"""
+
 INSPECT = """
 import json, os
 from actionlens.settings import get_settings
@@ -176,6 +242,9 @@ for sample in ds:
                    "full_video_duration", "tree_depth")},
         "transcript": sample["transcript"], "n_transcript": len(sample["transcript_segments"].detections),
         "action_labels": [d.label for d in sample["gpt_action_brief"].detections],
+        "flat": {k: sample[k] for k in ("qwen3vl_summary_detailed", "molmo_action_actor")},
+        "types": {k: type(ds.get_field(k)).__name__ for k in ("qwen3vl_summary_brief",
+                  "molmo_summary_brief", "qwen3vl_nodes_summary_brief")},
     }
 n = len(ds)
 if os.environ.get("DROP"):
@@ -203,11 +272,13 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     con.execute("create schema analytics")
     con.execute(
         "create table analytics.fct_video_confidence as select * from (values "
-        f"('{IDS[0]}', 0.8, 0.7, 'qwen3vl_agrees,qwen3vl_only'), ('{IDS[1]}', 0.2, 0.1, '')) "
+        f"('{IDS[0]}', 0.8, 0.7, 'qwen_agrees,qwen_only'), ('{IDS[1]}', 0.2, 0.1, '')) "
         "t(video_id, confidence_semantic, confidence_lexical, tags)"
     )
     con.close()
 
+    # A dataset published before the flat fields existed held opinion detections there.
+    assert _run(OLD_SCHEMA, cfg, module=False) == {"old_type": "EmbeddedDocumentField"}
     first = _run(["publish-fiftyone"], cfg)
     links_first = _links(cfg)
     again = _run(["publish-fiftyone", "--videos", IDS[0]], cfg)
@@ -235,13 +306,17 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
         f"{app}/datasets/{cfg.agreement.fiftyone_dataset}?id={seen['sample_ids'][IDS[1]]}"
     )
     v0 = seen["videos"][IDS[0]]
-    assert v0["tags"] == ["qwen3vl_agrees", "qwen3vl_only"] and v0["confidence"] == 0.8
+    assert v0["tags"] == ["qwen_agrees", "qwen_only"] and v0["confidence"] == 0.8
     assert seen["videos"][IDS[1]]["tags"] == []
     assert v0["root_level"] == 0 and v0["root_support"] == [1, 900]  # 30 s at 30 fps
     n_gpt = sum(1 for n in records[0]["nodes"] if n["gpt"])
     assert v0["n"] == n_gpt
-    actions = [n["gpt"]["action"]["brief"] for n in records[0]["nodes"] if n["gpt"]]
-    assert sorted(v0["action_labels"]) == sorted(a for a in actions if a != "N/A")
+    actions = [
+        n["gpt"]["action"]["brief"]
+        for n in records[0]["nodes"]
+        if n["gpt"] and (n["parent_id"] is None or n["gpt"]["action"]["brief"] != "N/A")
+    ]
+    assert sorted(v0["action_labels"]) == sorted(actions)
     # The public dataset's metadata fields, with its types.
     assert v0["public"] == {
         "full_video_url": f"https://www.youtube.com/watch?v={IDS[0]}",
@@ -254,9 +329,20 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
         v0["transcript"].split()[:3] == records[0]["metadata"]["transcript"][0]["text"].split()[:3]
     )
     assert v0["n_transcript"] == 6
+    root = db.nodes.find_one({"video_id": IDS[0], "parent_id": None})
+    assert v0["flat"] == {
+        "qwen3vl_summary_detailed": root["annotations"]["qwen3vl"]["summary"]["detailed"],
+        "molmo_action_actor": root["annotations"]["molmo2"]["action"]["actor"],
+    }
+    assert v0["types"] == {
+        "qwen3vl_summary_brief": "StringField",
+        "molmo_summary_brief": "StringField",
+        "qwen3vl_nodes_summary_brief": "EmbeddedDocumentField",
+    }
     assert {
         "qwen3vl_action_actor",
-        "molmo2_summary_brief",
+        "molmo_summary_brief",
+        "molmo2_nodes_summary_brief",
         "plm_caption",
         "llama3_caption",
         "agreement_gpt_qwen3vl_summary_brief_semantic",

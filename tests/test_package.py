@@ -85,7 +85,7 @@ STAGES = (
     "warehouse",
     "publish",
 )
-ABOVE = ("bench", "dashboard", "orchestration", "demo", "devstack", "serve", "cli")
+ABOVE = ("bench", "dashboard", "orchestration", "demo", "demo_inputs", "devstack", "serve", "cli")
 # A package's `commands.py` registers its steps with the CLI: that one import points up.
 COMMANDS_MAY_IMPORT = ("cli",)
 

@@ -123,7 +123,7 @@ def start_stack(root: Path, ffmpeg: str) -> Stack:
     source = home / "source"
     src = make_source(source, ffmpeg=ffmpeg, n_videos=N_VIDEOS, seconds=8.0, extra_manifest_ids=1)
     api_port, app_port, source_port = free_port(), free_port(), free_port()
-    settings = demo_settings(home, source)
+    settings = demo_settings(home, source, reference="ours")
     settings["acquire"] |= {
         "batch_size": 1,
         "url_template": f"http://127.0.0.1:{source_port}/{{video_id}}.mp4",

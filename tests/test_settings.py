@@ -55,3 +55,23 @@ def test_url_template_must_carry_the_video_id():
 def test_unknown_fields_are_refused():
     with pytest.raises(ValidationError):
         Settings(mongo_url="mongodb://x")
+
+
+def test_workshop_sources_must_be_distinct_opinion_sources():
+    with pytest.raises(ValidationError, match="agreement.molmo_source 'llava'"):
+        Settings(agreement={"molmo_source": "llava"})
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(agreement={"molmo_source": "qwen3vl"})
+    with pytest.raises(ValidationError, match="workshop_field"):
+        Settings(agreement={"workshop_field": "summary"})
+    swapped = Settings(agreement={"qwen_source": "molmo2", "molmo_source": "qwen3vl"})
+    from actionlens.warehouse.dbt import dbt_vars
+
+    assert dbt_vars(swapped) | {"raw_schema": None} == {
+        "raw_schema": None,
+        "reference_source": "gpt",
+        "opinion_sources": ["qwen3vl", "molmo2"],
+        "qwen_source": "molmo2",
+        "molmo_source": "qwen3vl",
+        "workshop_field": "summary_detailed",
+    }

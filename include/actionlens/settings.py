@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +123,14 @@ class AgreementSettings(Section):
 
     reference_source: str = "gpt"
     opinion_sources: list[str] = Field(default_factory=lambda: ["qwen3vl", "molmo2"])
+    # The workshop's confidence map (fct_video_confidence, the FiftyOne sample tags): which
+    # opinion source plays the notebook's "qwen" (Qwen3-VL) and which its "molmo" (Molmo2),
+    # and the root field its seven tags read. Passed to dbt as vars.
+    qwen_source: str = "qwen3vl"
+    molmo_source: str = "molmo2"
+    workshop_field: Literal[
+        "summary_brief", "summary_detailed", "action_brief", "action_detailed", "action_actor"
+    ] = "summary_detailed"
     # Pairs (a, b) scored per node and field; by default the reference against each
     # opinion, our own stage 3 against the reference, and the opinions against each other.
     pairs: list[tuple[str, str]] = Field(
@@ -161,6 +169,21 @@ class AgreementSettings(Section):
     dashboard_url: str = "http://127.0.0.1:8080/confidence/"
     # Schema of the raw tables the loader writes and dbt reads as sources.
     raw_schema: str = "raw"
+
+    @model_validator(mode="after")
+    def _workshop_sources_are_opinions(self) -> AgreementSettings:
+        for role, source in (
+            ("qwen_source", self.qwen_source),
+            ("molmo_source", self.molmo_source),
+        ):
+            if source not in self.opinion_sources:
+                raise ValueError(
+                    f"agreement.{role} {source!r} is not one of agreement.opinion_sources "
+                    f"{self.opinion_sources}: add it there or name another opinion source"
+                )
+        if self.qwen_source == self.molmo_source:
+            raise ValueError("agreement.qwen_source and agreement.molmo_source must differ")
+        return self
 
 
 class SegmentSettings(Section):
@@ -257,15 +280,17 @@ class OpinionSettings(Section):
     sets e.g. sources qwen3vl/molmo2 on the transformers or openai backend and the
     qwen3vl_embedding lens (see actionlens.opinions)."""
 
+    # v2: the frames baseline sees only frames, the transcript baseline only speech, and
+    # both answer actions; a new id makes stored v1 answers stale, so reruns re-ask.
     sources: list[OpinionSource] = Field(
         default_factory=lambda: [
             OpinionSource(
-                source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-baseline"
+                source="qwen3vl", backend="opinion-frames", model_id="opinion-frames-v2-baseline"
             ),
             OpinionSource(
                 source="molmo2",
                 backend="opinion-transcript",
-                model_id="opinion-transcript-baseline",
+                model_id="opinion-transcript-v2-baseline",
             ),
         ]
     )

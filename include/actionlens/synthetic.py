@@ -11,7 +11,7 @@ import json
 import random
 import string
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -179,11 +179,14 @@ def make_source(
     seconds: float = 20.0,
     seed: int = 7,
     extra_manifest_ids: int = 0,
+    speech: Callable[[int, list[Scene]], list[str]] | None = None,
 ) -> DemoSource:
-    """Write `n_videos` clips with 3–5 scenes each plus manifest, task names, transcripts.
+    """Write `n_videos` clips with 3–5 scenes each plus manifest, task names, transcripts
+    and `scenes.json` (each clip's scenes: seconds and RGB colour).
 
     `extra_manifest_ids` adds manifest rows whose clips do not exist (the source answers
-    404 for them, like removed YouTube videos).
+    404 for them, like removed YouTube videos). `speech(i, scenes)` gives video i's
+    spoken line per scene ("" for silence); by default each scene names its step.
     """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -206,13 +209,30 @@ def make_source(
     captions = {}
     for i, vid in enumerate(ids):
         task = TASKS[list(TASKS)[i % len(TASKS)]].lower()
+        lines = (
+            speech(i, scenes[vid])
+            if speech
+            else [
+                f"step {k + 1} of how to {task}, now we work on part {k + 1}"
+                for k in range(len(scenes[vid]))
+            ]
+        )
         starts, ends, texts = [], [], []
         t = 0.0
-        for k, scene in enumerate(scenes[vid]):
-            starts.append(round(t, 2))
-            ends.append(round(t + scene.seconds, 2))
-            texts.append(f"step {k + 1} of how to {task}, now we work on part {k + 1}")
+        for scene, line in zip(scenes[vid], lines, strict=True):
+            if line:
+                starts.append(round(t, 2))
+                ends.append(round(t + scene.seconds, 2))
+                texts.append(line)
             t += scene.seconds
         captions[vid] = {"start": starts, "end": ends, "text": texts}
     (root / "raw_caption.json").write_text(json.dumps(captions))
+    (root / "scenes.json").write_text(
+        json.dumps(
+            {
+                vid: [{"seconds": s.seconds, "colour": list(s.colour)} for s in scenes[vid]]
+                for vid in ids
+            }
+        )
+    )
     return DemoSource(root, ids, scenes)

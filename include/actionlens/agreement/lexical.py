@@ -1,4 +1,9 @@
-"""Lexical agreement: normalized Levenshtein similarity, 1 − d / max(len)."""
+"""Lexical agreement: normalized Levenshtein similarity, 1 − d / max(len).
+
+Texts are stripped then lower-cased with `str.lower()`, as the workshop's
+text_evaluation_metrics plugin does (`casefold` would differ on non-ASCII text: "ß"
+becomes "ss"), so a notebook run on our dataset gets the same numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ import numpy as np
 
 
 def normalize(text: str | None) -> str:
-    """Case-folded and stripped; None counts as empty."""
-    return (text or "").strip().casefold()
+    """Stripped and lower-cased like the plugin; None counts as empty."""
+    return (text or "").strip().lower()
 
 
 def lexical_similarity(a: str | None, b: str | None) -> float:

@@ -50,6 +50,7 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
     for row in trend:
         series[row["pair_name"]].append((row["day"], float(row["mean_semantic"])))
     return {
+        "confidence_meaning": confidence_meaning(settings),
         "histograms": dict(hist),
         "tags": dict(tags.most_common()),
         "trend": dict(series),
@@ -78,6 +79,19 @@ def uncovered_languages(settings: Settings, schema: str = "analytics") -> list[d
         if "is_language_uncovered" not in str(exc) and "language_" not in str(exc):
             raise
         return []
+
+
+def confidence_meaning(settings: Settings) -> str:
+    """What a video's confidence number is (fct_video_confidence.confidence_semantic)."""
+    cfg = settings.agreement
+    return (
+        f"A video's confidence is the mean semantic agreement with the reference "
+        f"({cfg.reference_source}) of the workshop's two opinion models ({cfg.qwen_source} "
+        f"as Qwen3-VL, {cfg.molmo_source} as Molmo2) on the root node's {cfg.workshop_field}, "
+        f"the scores the workshop's tags are computed on (one model's alone when the other "
+        f"gave no opinion); lexical likewise. Every other tier and field is in "
+        f"fct_node_agreement and fct_node_confidence."
+    )
 
 
 def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
@@ -210,11 +224,12 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text
 </style></head><body>
 <h1>Confidence of machine-written annotations</h1>
 <p>{data["n_videos"]} videos scored. Browse them in the <a href="{fo}">FiftyOne App</a>.</p>
+<p id="confidence-meaning">{html.escape(data["confidence_meaning"])}</p>
 <h2>Semantic agreement per pair and field</h2><section id="distributions">{hists}</section>
-<h2>Tags</h2><section id="tags">{tags}</section>
+<h2>Workshop tags (per video)</h2><section id="tags">{tags}</section>
 <h2>Daily trend (mean semantic agreement)</h2><section id="trend">{line_svg(data["trend"])}</section>
 <h2>Least-trusted videos</h2>
-<table id="least-trusted"><tr><th>video</th><th>title</th><th>semantic</th><th>lexical</th><th>tags</th></tr>
+<table id="least-trusted"><tr><th>video</th><th>title</th><th>confidence (semantic)</th><th>lexical</th><th>tags</th></tr>
 {rows}</table>
 <h2>Texts the sentence model cannot read</h2><section id="languages">{languages}</section>
 </body></html>"""
@@ -226,6 +241,7 @@ def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> di
     videos = data["least_trusted"]
     return {
         "videos": data["n_videos"],
+        "confidence": data["confidence_meaning"],
         "tags": data["tags"],
         "least_trusted": [
             {

@@ -4,11 +4,31 @@ One video sample per video, with the public FiftyOne Action100M dataset's fields
 (Voxel51/action100m_tiny_subset) so its users' notebooks work: `title`, `description`,
 `full_video_url`, `upload_date` (datetime), `view_count`, `like_count`,
 `full_video_duration`, `transcript`, `tree_depth`, `transcript_segments`, and one
-`TemporalDetections` field per source and annotation field (`gpt_summary_brief`, …, the
-same for `ours`, `qwen3vl`, `molmo2`) with `node_id`, `parent_id`, `level` and `tier` on
-each detection; "N/A" actions are left out of the action fields, as there. Beyond it:
-caption sources (`plm_caption`, `plm_action`, `llama3_caption`), the root's agreement per
-pair and field, the video's confidence, and its tags as sample tags.
+`TemporalDetections` field per source and annotation field (`gpt_summary_brief`, …) with
+`node_id`, `parent_id`, `level` and `tier` on each detection; "N/A" actions are left out
+of the action fields, as there, except on the root.
+
+The root is the exception because the notebook hoists each sample's root label with
+`filter_labels(field, F("tier") == "root").values(...)`, which drops samples without one
+and then `set_values` misaligns every later sample: so every sample has exactly one
+root detection in each reference field, its "N/A" kept as written, and a video without
+the reference's root text gets an unlabeled root detection (`label` None, `missing`
+True), which the notebook reads as None.
+
+What the workshop notebook's cells read, with the types they expect:
+- the reference's `gpt_*` TemporalDetections (section 3 hoists their `tier == "root"`
+  label);
+- the opinion models' root answers as flat string fields, `qwen3vl_summary_brief` …
+  `qwen3vl_action_actor` from `agreement.qwen_source` and `molmo_summary_brief` …
+  `molmo_action_actor` from `agreement.molmo_source` (None where that model gave no
+  answer); "N/A" answers are kept as written;
+- the video's workshop tags (`fct_video_confidence`) as its sample tags.
+
+Every opinion source's per-node answers are TemporalDetections named
+`<source>_nodes_<field>` (`qwen3vl_nodes_summary_brief`, `molmo2_nodes_action_actor`, …)
+so they never collide with the flat fields; other sources (`gpt`, `ours`) keep
+`<source>_<field>`. Beyond it: caption sources (`plm_caption`, `plm_action`,
+`llama3_caption`), the root's agreement per pair and field and the video's confidence.
 
 Fiftyone must be imported after FIFTYONE_DATABASE_URI points at our mongod, and never in
 a process that imported Airflow (their importlib_metadata uses clash): run it as the
@@ -21,7 +41,7 @@ import logging
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +52,8 @@ from actionlens.store.mongo import SCORES
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0
+# The notebook's names for the flat root answers of its two opinion models.
+WORKSHOP_PREFIXES = {"qwen": "qwen3vl", "molmo": "molmo"}
 
 
 def _fiftyone(settings: Settings):
@@ -54,7 +76,58 @@ def tiers(nodes: Sequence[dict]) -> dict[str, str]:
     }
 
 
-def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
+def annotation_field(source: str, field: str, opinion_sources: Collection[str] = ()) -> str:
+    """The TemporalDetections field of a source's per-node answers (see the module doc)."""
+    middle = "_nodes" if source in opinion_sources else ""
+    return f"{field_prefix(source)}{middle}_{field}"
+
+
+def workshop_fields() -> list[str]:
+    """The flat string fields the notebook reads: qwen3vl_<field>, molmo_<field>."""
+    return [f"{p}_{f}" for p in WORKSHOP_PREFIXES.values() for f in FIELDS]
+
+
+def root_answers(nodes: Sequence[dict], source: str, reference: str) -> dict[str, str | None]:
+    """A source's answer on the root node, field by field (None: no usable answer).
+
+    The root compared with the reference is the one carrying the reference's annotation;
+    a video segmented twice has one root per tree, so that one is preferred, then the
+    first by segmenter.
+    """
+    roots = [
+        n
+        for n in nodes
+        if n.get("parent_id") is None and usable((n.get("annotations") or {}).get(source))
+    ]
+    roots.sort(
+        key=lambda n: (
+            not usable((n.get("annotations") or {}).get(reference)),
+            n.get("segmenter") or "",
+        )
+    )
+    if not roots:
+        return dict.fromkeys(FIELDS)
+    ann = roots[0]["annotations"][source]
+    out: dict[str, str | None] = {}
+    for field, (group, key) in FIELDS.items():
+        value = (ann.get(group) or {}).get(key)
+        out[field] = None if value is None else str(value)
+    return out
+
+
+def workshop_values(nodes: Sequence[dict], settings: Settings) -> dict[str, str | None]:
+    """The notebook's flat fields for one video: its two opinion models' root answers."""
+    cfg = settings.agreement
+    out: dict[str, str | None] = {}
+    for role, source in (("qwen", cfg.qwen_source), ("molmo", cfg.molmo_source)):
+        for field, value in root_answers(nodes, source, cfg.reference_source).items():
+            out[f"{WORKSHOP_PREFIXES[role]}_{field}"] = value
+    return out
+
+
+def detection_fields(
+    nodes: Sequence[dict], opinion_sources: Collection[str] = ()
+) -> dict[str, list[dict]]:
     """field name → detections as plain dicts (label, start, end, node facts)."""
     tier = tiers(nodes)
     out: dict[str, list[dict]] = defaultdict(list)
@@ -72,9 +145,15 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
                 continue
             for field in FIELDS:
                 label = field_text(ann, field)
-                if field.startswith("action_") and normalise_na(label) == NA:
+                if (
+                    field.startswith("action_")
+                    and normalise_na(label) == NA
+                    and base["tier"] != "root"
+                ):
                     continue  # intros, ads: no action (the public dataset leaves them out)
-                out[f"{field_prefix(source)}_{field}"].append({**base, "label": label})
+                out[annotation_field(source, field, opinion_sources)].append(
+                    {**base, "label": label}
+                )
         for source, entry in (n.get("captions") or {}).items():
             # Imported trees keep plain strings (plm, llama3); our captioners store
             # {"video": {"text"}, "frame": {"text"}} with their prompt version and usage.
@@ -89,6 +168,28 @@ def detection_fields(nodes: Sequence[dict]) -> dict[str, list[dict]]:
             if text:
                 out[f"{field_prefix(source)}_action"].append({**base, "label": str(text)})
     return dict(out)
+
+
+def ensure_reference_roots(
+    fields: dict[str, list[dict]], reference: str, duration: float
+) -> dict[str, list[dict]]:
+    """One root detection per reference field on every sample (see the module doc)."""
+    for field in FIELDS:
+        name = annotation_field(reference, field)
+        dets = fields.setdefault(name, [])
+        if not any(d.get("tier") == "root" for d in dets):
+            dets.insert(
+                0,
+                {
+                    "label": None,
+                    "start": 0.0,
+                    "end": duration,
+                    "level": 0,
+                    "tier": "root",
+                    "missing": True,
+                },
+            )
+    return fields
 
 
 def _number(value: object, kind: type):
@@ -124,7 +225,7 @@ def temporal_detections(fo, dets: list[dict], fps: float, last_frame: int):
                     min(last_frame, int(d["start"] * fps) + 1),
                     max(1, min(last_frame, int(round(d["end"] * fps)))),
                 ],
-                **{k: d[k] for k in ("node_id", "parent_id", "level", "tier") if k in d},
+                **{k: d[k] for k in ("node_id", "parent_id", "level", "tier", "missing") if k in d},
             )
             for d in dets
         ]
@@ -151,6 +252,10 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     name = settings.agreement.fiftyone_dataset
     dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name)
     dataset.persistent = True
+    declare_workshop_fields(fo, dataset)
+    opinion_sources = set(settings.agreement.opinion_sources) | {
+        s.source for s in settings.opinions.sources
+    }
     confidence = video_confidence(settings, ids)
     nodes_by_video: dict[str, list[dict]] = defaultdict(list)
     for n in db[NODES].find({"video_id": {"$in": ids}}):
@@ -201,8 +306,13 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
         )
         last_frame = max(1, int(round(duration * fps)))
 
-        for field, dets in detection_fields(nodes).items():
+        fields = ensure_reference_roots(
+            detection_fields(nodes, opinion_sources), settings.agreement.reference_source, duration
+        )
+        for field, dets in fields.items():
             sample[field] = temporal_detections(fo, dets, fps, last_frame)
+        for field, value in workshop_values(nodes, settings).items():
+            sample[field] = value
         sample["transcript_segments"] = temporal_detections(
             fo, transcript_detections(video, duration), fps, last_frame
         )
@@ -232,6 +342,27 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
         "links_recorded": links,
         "app_url": settings.agreement.fiftyone_app_url,
     }
+
+
+def declare_workshop_fields(fo, dataset) -> None:
+    """The notebook's flat fields exist as strings even where no video has a value.
+
+    A dataset published before they were strings (they were opinion TemporalDetections)
+    has those fields replaced: their per-node answers live under `<source>_nodes_*` now.
+    """
+    schema = dataset.get_field_schema()
+    for name in workshop_fields():
+        if name in schema and not isinstance(schema[name], fo.StringField):
+            log.info(
+                "%s: replacing field %s (%s) by a string field",
+                dataset.name,
+                name,
+                type(schema[name]).__name__,
+            )
+            dataset.delete_sample_field(name)
+            schema.pop(name)
+        if name not in schema:
+            dataset.add_sample_field(name, fo.StringField)
 
 
 def record_samples(

@@ -20,6 +20,9 @@ def dbt_vars(settings: Settings) -> dict:
         "raw_schema": cfg.raw_schema,
         "reference_source": cfg.reference_source,
         "opinion_sources": list(cfg.opinion_sources),
+        "qwen_source": cfg.qwen_source,
+        "molmo_source": cfg.molmo_source,
+        "workshop_field": cfg.workshop_field,
     }
 
 
