@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from actionlens.settings import REPO_ROOT
+from actionlens.telemetry import TELEMETRY_OFF
 
 
 def airflow_environment(home: Path) -> dict[str, str]:
-    """AIRFLOW_* variables for a local Airflow whose state lives under `home`."""
+    """AIRFLOW_* variables for a local Airflow whose state lives under `home`, with every
+    component's telemetry off (Airflow, Cosmos, dbt, FiftyOne: actionlens.telemetry)."""
     return {
+        **TELEMETRY_OFF,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),

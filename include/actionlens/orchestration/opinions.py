@@ -80,7 +80,11 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
 
     @task(outlets=[OPINIONS], trigger_rule="all_done")
     def publish_opinions(reports, *, outlet_events=None) -> dict:
-        """Announce the videos with new or current opinions (skipped when there are none)."""
+        """Announce this night's videos once their opinions are stored: `video_ids` are
+        those with new or current opinions plus those whose opinions failed (they get
+        none tonight; `agreement` scores them once, with the pairs that exist). Videos of
+        a batch that died are not announced: clearing it announces them. Skipped when
+        no batch finished."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from actionlens.runtime import merge_reports
@@ -88,10 +92,11 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
         summary = merge_reports(
             list(reports or []), "opined", sums=("asked", "invalid", "errors"), parts="sources"
         )
-        if not summary["opined"]:
-            raise AirflowSkipException(f"no video got opinions: {summary['counts']}")
-        outlet_events[OPINIONS].extra = {"video_ids": summary["opined"]}
-        return summary
+        extra = opinions_announcement(summary)
+        if not extra["video_ids"]:
+            raise AirflowSkipException(f"no video finished its opinions: {summary['counts']}")
+        outlet_events[OPINIONS].extra = extra
+        return summary | extra
 
     published = publish_opinions(opinions.output)
     neighbours >> published
