@@ -152,6 +152,8 @@ def test_local_airflow_environment_turns_telemetry_off(tmp_path):
     env = airflow_environment(tmp_path)
     assert TELEMETRY_OFF.items() <= env.items()
     assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
+    # Cosmos's partial-parse cache is this home's, not shared with other homes' settings.
+    assert env["AIRFLOW__COSMOS__CACHE_DIR"] == str(tmp_path / "cosmos")
 
 
 def test_dbt_runs_with_telemetry_off(monkeypatch, tmp_path):

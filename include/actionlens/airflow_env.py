@@ -20,4 +20,7 @@ def airflow_environment(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
+        # Cosmos keys its partial-parse cache by DAG and task group only: one per home, so
+        # another home's settings (other DBT_* values) never force a full re-parse here.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
     }
