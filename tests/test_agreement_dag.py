@@ -102,7 +102,7 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:
-        from actionlens.preflight import preflight
+        from actionlens.orchestration.preflight import preflight
 
         assert preflight(get_settings(), create_pool=True)["pool"]["slots"] == 1
         dag = _dag()

@@ -50,7 +50,7 @@ def no_pool(airflow_db):
 
 def test_a_missing_pool_is_named_and_created_once(no_pool, tmp_path):
     from actionlens.errors import ConfigurationError
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
 
     settings = Settings(home=tmp_path, duckdb_path=str(tmp_path / "w.duckdb"))
     with pytest.raises(ConfigurationError) as caught:
@@ -70,7 +70,7 @@ def test_a_missing_pool_is_named_and_created_once(no_pool, tmp_path):
 
 def test_a_pool_with_more_slots_is_refused_then_set_back_to_one(no_pool, tmp_path):
     from actionlens.errors import ConfigurationError
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
 
     settings = Settings(home=tmp_path, duckdb_path=str(tmp_path / "w.duckdb"))
     _set_pool(4)
@@ -81,7 +81,7 @@ def test_a_pool_with_more_slots_is_refused_then_set_back_to_one(no_pool, tmp_pat
 
 
 def test_postgres_does_not_need_the_pool(no_pool, tmp_path):
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
 
     settings = Settings(home=tmp_path, warehouse="postgres")
     assert preflight(settings)["pool"]["needed"] is False
@@ -89,7 +89,7 @@ def test_postgres_does_not_need_the_pool(no_pool, tmp_path):
 
 def test_a_missing_kubernetes_connection_is_named(airflow_db, tmp_path, monkeypatch):
     from actionlens.errors import ConfigurationError
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
 
     monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
     settings = Settings(home=tmp_path, warehouse="postgres", runner="kubernetes")
@@ -100,14 +100,14 @@ def test_a_missing_kubernetes_connection_is_named(airflow_db, tmp_path, monkeypa
 
 
 def test_a_defined_kubernetes_connection_passes(airflow_db, tmp_path, fake_kubernetes_conn):
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
 
     settings = Settings(home=tmp_path, warehouse="postgres", runner="kubernetes")
     assert preflight(settings)["connections"] == {"kubernetes_default": "found"}
 
 
 def test_a_held_warehouse_is_a_warning_naming_the_holder(airflow_db, tmp_path):
-    from actionlens.preflight import preflight
+    from actionlens.orchestration.preflight import preflight
     from actionlens.warehouse.backends import connect_duckdb
     from test_warehouse_snapshot import MARKER, Holder
 

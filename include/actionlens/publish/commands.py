@@ -15,7 +15,7 @@ from actionlens.cli import command, video_ids
 def publish_fiftyone(args: argparse.Namespace) -> dict:
     from actionlens.publish.dataset import publish
     from actionlens.settings import get_settings
-    from actionlens.warehouse.snapshot import publish_snapshot
+    from actionlens.warehouse import publish_snapshot
 
     settings = get_settings()
     result = publish(settings, video_ids(args.videos) if args.videos else None)
