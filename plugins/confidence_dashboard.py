@@ -1,7 +1,9 @@
 """The confidence dashboard as an Airflow 3 UI plugin (a FastAPI app under /confidence).
 
 Requests need an Airflow login (the UI's JWT cookie or a bearer token): 401 otherwise.
-The page reads the warehouse marts built by the `agreement` DAG.
+The page reads the marts built by the `agreement` DAG — on DuckDB the snapshot published
+after each successful build, so a running build never fails it — and says how fresh
+they are and whether the last build failed.
 """
 
 from __future__ import annotations
@@ -43,8 +45,13 @@ def fiftyone_sample(video_id: str, user: GetUserDep) -> RedirectResponse:
         validate_video_id(video_id)
     except InputError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    from actionlens.warehouse.backends import WarehouseLocked
+
     settings = get_settings()
-    url = fiftyone_sample_url(settings, video_id)
+    try:
+        url = fiftyone_sample_url(settings, video_id)
+    except WarehouseLocked as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
     if url is None:
         raise HTTPException(
             status_code=404,

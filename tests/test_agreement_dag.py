@@ -21,22 +21,46 @@ def _dag():
     return bag.dags["agreement"]
 
 
-def test_dag_is_scheduled_on_annotations_or_opinions():
-    from airflow.sdk.definitions.asset import AssetAny
+def test_dag_is_scheduled_on_opinions_only():
+    # Annotations start second_opinions; scoring on them would compare half the pairs.
+    dag = _dag()
+    assert [a.name for a in dag.schedule] == ["actionlens_opinions"]
+    assert "actionlens_annotations" not in {a.name for a in dag.timetable.asset_condition.objects}
+    assert "Started by" in dag.doc_md and "actionlens_opinions" in dag.doc_md
 
-    condition = _dag().timetable.asset_condition
-    assert isinstance(condition, AssetAny)
-    assert {a.name for a in condition.objects} == {"actionlens_annotations", "actionlens_opinions"}
+
+def test_duckdb_runs_score_load_one_dbt_build_then_publish_with_writers_in_the_pool():
+    from actionlens.orchestration.defaults import WAREHOUSE_POOL
+
+    dag = _dag()
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == ["plan", "score", "load", "load_neighbours", "dbt_build", "publish_fiftyone"]
+    assert dag.get_task("dbt_build").partial_kwargs.get("step") == "build-warehouse"
+    writers = ["load", "load_neighbours", "dbt_build", "publish_fiftyone"]
+    assert {t: dag.get_task(t).pool for t in writers} == dict.fromkeys(writers, WAREHOUSE_POOL)
+    assert dag.get_task("score").pool != WAREHOUSE_POOL  # MongoDB only: runs in parallel
 
 
-def test_dag_runs_score_load_dbt_then_publish():
-    order = [t.task_id for t in _dag().topological_sort()]
+def test_postgres_keeps_parallel_cosmos_dbt_tasks_outside_the_pool(load_dag):
+    from actionlens.orchestration.defaults import WAREHOUSE_POOL
+    from actionlens.telemetry import TELEMETRY_OFF
+
+    dag = load_dag("dags/agreement.py", "agreement", ACTIONLENS_WAREHOUSE="postgres")
+    order = [t.task_id for t in dag.topological_sort()]
     assert order[:4] == ["plan", "score", "load", "load_neighbours"]
     assert order[-1] == "publish_fiftyone"
     dbt = [t for t in order if t.startswith("dbt_build.")]
     assert "dbt_build.fct_video_confidence_model_build" in dbt
     assert "dbt_build.fct_video_neighbours_model_build" in dbt
     assert len(dbt) == len(order) - 5
+    assert all(t.pool != WAREHOUSE_POOL for t in dag.tasks)
+    # Parallel: the staging models do not wait for each other.
+    staging = [t for t in dbt if ".stg_" in t]
+    assert len(staging) > 1
+    assert all(not set(dag.get_task(t).upstream_task_ids) & set(staging) for t in staging)
+    env = dag.get_task("dbt_build.fct_video_confidence_model_build").env
+    assert env["DBT_TARGET"] == "postgres"
+    assert TELEMETRY_OFF.items() <= env.items()
 
 
 def test_batches_come_from_event_extras():
@@ -78,6 +102,9 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:
+        from actionlens.orchestration.preflight import preflight
+
+        assert preflight(get_settings(), create_pool=True)["pool"]["slots"] == 1
         dag = _dag()
         for task in dag.tasks:
             task.retries = 0  # a failure fails the test now, not after a retry delay
@@ -101,3 +128,17 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         con.close()
     assert set(tags) == set(ids) and rows > 0
     assert all("qwen_agrees" in t.split(",") for t in tags.values())
+
+    # dbt_build published the marts snapshot the dashboard reads, and publish_fiftyone
+    # refreshed its sample links.
+    from actionlens.dashboard.page import fiftyone_sample_url, gather
+    from actionlens.warehouse.snapshot import read_status, snapshot_path
+
+    assert snapshot_path(settings).exists()
+    status = read_status(settings)
+    assert status["built_at"] and status["failed_at"] is None
+    data = gather(settings)
+    assert data["n_videos"] == len(ids) and data["freshness"]["source"] == "snapshot"
+    assert fiftyone_sample_url(settings, ids[0]).startswith(
+        f"{settings.agreement.fiftyone_app_url}/datasets/"
+    )

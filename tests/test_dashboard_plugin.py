@@ -267,3 +267,38 @@ def test_confidence_summary_command(marts, monkeypatch, capsys):
         None,
     ]
     assert out["dashboard_url"].endswith("/confidence/")
+
+
+@pytest.mark.integration
+@pytest.mark.airflow
+def test_page_keeps_answering_with_the_last_snapshot_while_a_build_holds_the_warehouse(
+    api_server, marts
+):
+    """DuckDB refuses even a read-only open while another process writes: the page reads
+    the snapshot published after the last build, so a running build never fails it."""
+    import httpx
+
+    from actionlens.warehouse.snapshot import publish_snapshot
+    from test_warehouse_snapshot import Holder
+
+    publish_snapshot(marts)
+    token = httpx.post(
+        f"{api_server}/auth/token", json={"username": "admin", "password": "dashboard-test"}
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    # A build in another process: it rewrites the marts and holds the file's write lock.
+    with Holder(
+        marts.path(marts.duckdb_path),
+        "delete from analytics.fct_video_confidence; delete from raw.raw_fiftyone_samples",
+    ):
+        page = httpx.get(f"{api_server}/confidence/", headers=auth, timeout=30)
+        data = httpx.get(f"{api_server}/confidence/data", headers=auth, timeout=30).json()
+        link = httpx.get(f"{api_server}/confidence/videos/aaaaaaaaaaa/fiftyone", headers=auth)
+    assert page.status_code == 200
+    assert "3 videos scored" in page.text and "aaaaaaaaaaa" in page.text
+    assert 'id="freshness"' in page.text and "snapshot published at" in page.text
+    assert data["n_videos"] == 3 and data["freshness"]["source"] == "snapshot"
+    assert data["freshness"]["built_at"] and data["freshness"]["failed_at"] is None
+    assert link.status_code == 307 and link.headers["location"].endswith(
+        "?id=65f0c0ffee0000000000000a"
+    )

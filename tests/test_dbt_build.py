@@ -312,3 +312,42 @@ def test_each_warehouse_setting_selects_a_profile_target_with_its_connection():
     )
     for env in (bigquery, postgres, dbt_env(Settings())):
         assert set(env) <= read  # every variable set is one the profile reads
+
+
+def test_a_failing_data_test_names_model_and_rule_and_keeps_the_snapshot(duckdb_build, tmp_path):
+    import shutil
+
+    import duckdb
+
+    from actionlens.dashboard.page import gather, render
+    from actionlens.errors import ActionlensError
+    from actionlens.warehouse.dbt import build_warehouse
+    from actionlens.warehouse.snapshot import publish_snapshot, read_status
+
+    built, n_scores, _ = duckdb_build
+    # A copy of the built warehouse (the module's build stays as it is), its marts
+    # published as the last good snapshot.
+    settings = built.model_copy(update={"duckdb_path": str(tmp_path / "copy.duckdb")})
+    shutil.copyfile(built.path(built.duckdb_path), tmp_path / "copy.duckdb")
+    publish_snapshot(settings)
+    con = duckdb.connect(str(tmp_path / "copy.duckdb"))
+    con.execute(
+        "update raw.raw_node_scores set semantic = 1.5 where node_id in "
+        "(select node_id from raw.raw_node_scores order by node_id limit 1)"
+    )
+    bad = con.execute("select count(*) from raw.raw_node_scores where semantic > 1").fetchone()[0]
+    con.close()
+
+    with pytest.raises(ActionlensError) as caught:
+        build_warehouse(settings, target_path=tmp_path / "target")
+    message = str(caught.value)
+    assert "data test `between` on stg_actionlens__node_scores.semantic failed" in message
+    assert f"({bad} failing rows)" in message
+    assert "keeps the snapshot" in message and "clear this task" in message
+
+    status = read_status(settings)
+    assert status["failed_at"] and "stg_actionlens__node_scores.semantic" in status["failure"]
+    data = gather(settings)  # the last good marts, and the failure beside them
+    assert data["n_videos"] == len(IDS)
+    assert sum(sum(v) for v in data["histograms"].values()) == n_scores
+    assert "The last build failed at" in render(data)

@@ -113,3 +113,30 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
     )
     published = run.get_task_instance("publish_opinions")
     assert published.state == "success"
+
+
+def test_the_opinions_event_announces_every_finished_video_once():
+    # agreement runs on this event only: videos whose opinions failed or that had none to
+    # ask for are announced too (scored once with the pairs that exist); a batch that
+    # died announces nobody (clearing it does).
+    from actionlens.orchestration.opinions import opinions_announcement
+
+    def batch(**outcomes):
+        videos = [{"video_id": v, "outcome": o} for v, o in outcomes.items()]
+        return {"sources": [{"source": "qwen3vl", "videos": videos}]}
+
+    reports = [
+        batch(aaaaaaaaaa1="done", aaaaaaaaaa2="failed"),
+        None,
+        batch(aaaaaaaaaa3="up_to_date", aaaaaaaaaa4="skipped"),
+    ]
+    assert opinions_announcement(reports) == {
+        "video_ids": ["aaaaaaaaaa1", "aaaaaaaaaa2", "aaaaaaaaaa3", "aaaaaaaaaa4"],
+        "opinions_failed": ["aaaaaaaaaa2"],
+        "without_opinions": ["aaaaaaaaaa4"],
+    }
+    assert opinions_announcement([None]) == {
+        "video_ids": [],
+        "opinions_failed": [],
+        "without_opinions": [],
+    }

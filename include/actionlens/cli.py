@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "actionlens.lenses.commands",
     "actionlens.dashboard.commands",
     "actionlens.bench.commands",
+    "actionlens.orchestration.preflight",
 )
 
 Arguments = Callable[[argparse.ArgumentParser], None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -13,10 +14,55 @@ from actionlens.settings import Settings
 BUCKETS = 10
 
 
-def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> dict[str, Any]:
-    """Everything the page shows, as plain data."""
-    from actionlens.warehouse.query import query
+def freshness(settings: Settings) -> dict[str, Any]:
+    """How fresh the page's data is: on DuckDB the marts snapshot's build and publication
+    times and the last failed build after it (from the build status); live elsewhere."""
+    if settings.warehouse != "duckdb":
+        return {"source": "live", "warehouse": settings.warehouse}
+    from actionlens.warehouse.snapshot import read_status, snapshot_path
 
+    status = read_status(settings)
+    return {
+        "source": "snapshot" if snapshot_path(settings).exists() else "warehouse",
+        "built_at": status.get("built_at"),
+        "published_at": status.get("published_at"),
+        "failed_at": status.get("failed_at"),
+        "failure": status.get("failure"),
+    }
+
+
+def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> dict[str, Any]:
+    """Everything the page shows, as plain data, with how fresh it is. It never waits for
+    a build: a warehouse held by a writer before any snapshot exists shows empty
+    sections and says who holds it."""
+    from actionlens.warehouse.backends import WarehouseLocked
+
+    fresh = freshness(settings)
+    try:
+        return _gather(settings, schema, least) | {"freshness": fresh}
+    except WarehouseLocked as exc:
+        empty = {"histograms": {}, "tags": {}, "trend": {}, "least_trusted": [], "n_videos": 0}
+        empty |= {"uncovered": [], "n_uncovered": 0}
+        return empty | {
+            "confidence_meaning": confidence_meaning(settings),
+            "fiftyone_url": _fiftyone_url(settings),
+            "freshness": fresh | {"unavailable": str(exc)},
+        }
+
+
+def _fiftyone_url(settings: Settings) -> str:
+    return (
+        f"{settings.agreement.fiftyone_app_url.rstrip('/')}/datasets/"
+        f"{quote(settings.agreement.fiftyone_dataset)}"
+    )
+
+
+def _gather(settings: Settings, schema: str, least: int) -> dict[str, Any]:
+    from functools import partial
+
+    from actionlens.warehouse.query import query as query_any
+
+    query = partial(query_any, snapshot=True)
     histogram = query(
         settings,
         f"""
@@ -58,8 +104,7 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
         "uncovered": uncovered[:20],
         "n_uncovered": sum(int(r["n"]) for r in uncovered),
         "n_videos": len(videos),
-        "fiftyone_url": f"{settings.agreement.fiftyone_app_url.rstrip('/')}/datasets/"
-        f"{quote(settings.agreement.fiftyone_dataset)}",
+        "fiftyone_url": _fiftyone_url(settings),
     }
 
 
@@ -74,7 +119,7 @@ def uncovered_languages(settings: Settings, schema: str = "analytics") -> list[d
         from {schema}.fct_node_agreement where is_language_uncovered
         group by 1, 2 order by 3 desc, 1, 2"""
     try:
-        return query(settings, sql, schema=schema)
+        return query(settings, sql, schema=schema, snapshot=True)
     except Exception as exc:  # noqa: BLE001 - only a missing column is expected here
         if "is_language_uncovered" not in str(exc) and "language_" not in str(exc):
             raise
@@ -108,6 +153,7 @@ def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
         f"select dataset, sample_id from {{schema}}.{FIFTYONE_SAMPLES} where video_id = ?",
         [video_id],
         schema=settings.agreement.raw_schema,
+        snapshot=True,
     )
     if not rows:
         return None
@@ -166,6 +212,45 @@ def line_svg(
     return "".join(parts)
 
 
+def _age(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    seconds = max(0, int((now - datetime.fromisoformat(iso)).total_seconds()))
+    ago = (
+        f"{seconds} s"
+        if seconds < 120
+        else f"{seconds // 60} min"
+        if seconds < 7200
+        else f"{seconds // 3600} h"
+    )
+    return f"{iso} ({ago} ago)"
+
+
+def freshness_html(fresh: dict[str, Any], now: datetime | None = None) -> str:
+    """The line saying how old the data is, and whether the last build failed."""
+    now = now or datetime.now(UTC)
+    parts = []
+    if fresh.get("source") == "live":
+        parts.append(f"Live from the {html.escape(fresh['warehouse'])} warehouse.")
+    elif fresh.get("source") == "snapshot":
+        parts.append(
+            f"Marts built at {html.escape(_age(fresh.get('built_at'), now))}; "
+            f"snapshot published at {html.escape(_age(fresh.get('published_at'), now))}."
+        )
+    elif fresh.get("source") == "warehouse":
+        parts.append("No marts snapshot published yet: read from the warehouse itself.")
+    if fresh.get("failed_at"):
+        failure = (fresh.get("failure") or "").strip()
+        parts.append(
+            f'<span class="failed">The last build failed at '
+            f"{html.escape(_age(fresh['failed_at'], now))}; this page shows the last good "
+            "build.</span>" + (f"<pre>{html.escape(failure)}</pre>" if failure else "")
+        )
+    if fresh.get("unavailable"):
+        parts.append(f'<span class="failed">{html.escape(fresh["unavailable"])}</span>')
+    return f'<div id="freshness">{" ".join(parts)}</div>' if parts else ""
+
+
 def render(data: dict[str, Any]) -> str:
     """The dashboard page."""
     labels = [f"{i / BUCKETS:.1f}" for i in range(BUCKETS)]
@@ -219,12 +304,13 @@ def render(data: dict[str, Any]) -> str:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
 figure {{ display: inline-block; margin: 8px; }} figcaption {{ font-size: 12px; }}
-.bar {{ fill: #4c78a8; }} table {{ border-collapse: collapse; }}
+.bar {{ fill: #4c78a8; }} .failed {{ color: #b00020; }} table {{ border-collapse: collapse; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text-align: left; }}
 </style></head><body>
 <h1>Confidence of machine-written annotations</h1>
 <p>{data["n_videos"]} videos scored. Browse them in the <a href="{fo}">FiftyOne App</a>.</p>
 <p id="confidence-meaning">{html.escape(data["confidence_meaning"])}</p>
+{freshness_html(data.get("freshness") or {})}
 <h2>Semantic agreement per pair and field</h2><section id="distributions">{hists}</section>
 <h2>Workshop tags (per video)</h2><section id="tags">{tags}</section>
 <h2>Daily trend (mean semantic agreement)</h2><section id="trend">{line_svg(data["trend"])}</section>
@@ -254,4 +340,5 @@ def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> di
         ],
         "dashboard_url": settings.agreement.dashboard_url,
         "fiftyone_url": data["fiftyone_url"],
+        "freshness": data["freshness"],
     }

@@ -1,8 +1,13 @@
-"""The confidence warehouse's dbt project as a Cosmos task group (one task per model).
+"""The confidence warehouse's dbt stage in a DAG.
 
-Each model runs as `dbt build --select <model>` (its data and unit tests included).
-Cosmos parses the project files itself (LoadMode.CUSTOM), so parsing the DAG never runs
-dbt; connection details and vars come from the platform settings.
+- DuckDB (the embedded default) takes one writing process at a time, so the stage is one
+  task, `dbt_build` (`python -m actionlens build-warehouse`: one `dbt build` of the whole
+  project, parsed once, with dbt's own threads), in the warehouse pool; it then publishes
+  the marts snapshot the dashboard reads.
+- Postgres and BigQuery take parallel writers: a Cosmos task group, one task per model
+  (`dbt build --select <model>`, its data and unit tests included). Cosmos parses the
+  project files itself (LoadMode.CUSTOM), so parsing the DAG never runs dbt; connection
+  details and vars come from the platform settings.
 """
 
 from __future__ import annotations
@@ -10,7 +15,21 @@ from __future__ import annotations
 from typing import Any
 
 from actionlens.settings import Settings, get_settings
+from actionlens.telemetry import TELEMETRY_OFF
 from actionlens.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, dbt_executable, dbt_vars
+
+
+def warehouse_build(group_id: str = "dbt_build", *, settings: Settings | None = None) -> Any:
+    """The dbt stage for the configured warehouse (see the module doc); Cosmos is
+    imported only when it is used."""
+    from actionlens.orchestration.runner import heavy_step
+
+    settings = settings or get_settings()
+    if settings.warehouse == "duckdb":
+        return heavy_step(
+            "build-warehouse", task_id=group_id, writes_warehouse=True, settings=settings
+        ).expand(arguments=[[]])
+    return confidence_task_group(group_id, settings=settings)
 
 
 def confidence_task_group(
@@ -37,7 +56,7 @@ def confidence_task_group(
     )
 
     settings = settings or get_settings()
-    env = dbt_env(settings, schema)
+    env = {**dbt_env(settings, schema), **TELEMETRY_OFF}
     return DbtTaskGroup(
         group_id=group_id,
         project_config=ProjectConfig(

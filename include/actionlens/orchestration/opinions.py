@@ -42,6 +42,29 @@ def requested_ids(params: dict | None, events: Any) -> list[str] | str:
     return [str(v) for v in value]
 
 
+def opinions_announcement(reports: list[dict | None]) -> dict[str, list[str]]:
+    """The `actionlens_opinions` event's extra for a run's opinion batch reports: every
+    video of a batch that finished — with its opinions, with some failed (retried on a
+    later night) or with none to ask for (skipped) — so `agreement` scores each of the
+    night's videos once, after its opinions exist. A batch that died announces nobody."""
+    from actionlens.runtime import merge_reports
+
+    summary = merge_reports(reports, "opined", parts="sources")
+    finished = {
+        v["video_id"]
+        for raw in reports
+        if raw is not None
+        for report in raw.get("sources") or []
+        for v in report.get("videos") or []
+    }
+    opined, failed = set(summary["opined"]), set(summary["failed"])
+    return {
+        "video_ids": sorted(finished),
+        "opinions_failed": sorted(failed),
+        "without_opinions": sorted(finished - opined - failed),
+    }
+
+
 def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
     """Wire the whole stage inside a @dag function; returns the publishing task."""
     settings = settings or get_settings()
@@ -80,7 +103,11 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
 
     @task(outlets=[OPINIONS], trigger_rule="all_done")
     def publish_opinions(reports, *, outlet_events=None) -> dict:
-        """Announce the videos with new or current opinions (skipped when there are none)."""
+        """Announce this night's videos once their opinions are stored: `video_ids` are
+        those with new or current opinions plus those whose opinions failed or that had
+        none to ask for (`agreement` scores them once, with the pairs that exist). Videos
+        of a batch that died are not announced: clearing it announces them. Skipped when
+        no batch finished."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from actionlens.runtime import merge_reports
@@ -88,10 +115,11 @@ def second_opinions_tasks(*, settings: Settings | None = None) -> Any:
         summary = merge_reports(
             list(reports or []), "opined", sums=("asked", "invalid", "errors"), parts="sources"
         )
-        if not summary["opined"]:
-            raise AirflowSkipException(f"no video got opinions: {summary['counts']}")
-        outlet_events[OPINIONS].extra = {"video_ids": summary["opined"]}
-        return summary
+        extra = opinions_announcement(list(reports or []))
+        if not extra["video_ids"]:
+            raise AirflowSkipException(f"no video finished its opinions: {summary['counts']}")
+        outlet_events[OPINIONS].extra = extra
+        return summary | extra
 
     published = publish_opinions(opinions.output)
     neighbours >> published

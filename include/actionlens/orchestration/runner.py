@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from actionlens.orchestration.defaults import WAREHOUSE_POOL
 from actionlens.settings import Settings, get_settings
 from actionlens.telemetry import TELEMETRY_OFF
 
@@ -165,14 +166,24 @@ def pod_operator(
 
 
 def heavy_step(
-    step: str, *, task_id: str, gpu: bool = False, settings: Settings | None = None, **kwargs: Any
+    step: str,
+    *,
+    task_id: str,
+    gpu: bool = False,
+    writes_warehouse: bool = False,
+    settings: Settings | None = None,
+    **kwargs: Any,
 ):
     """A partial operator for `step`, to `.expand(arguments=[...])` over batches.
 
     `settings.runner` picks a KubernetesPodOperator (GPU limit, node selector and
-    tolerations when `gpu`) or a LocalStepOperator; the arguments are the same.
+    tolerations when `gpu`) or a LocalStepOperator; the arguments are the same. A step
+    that `writes_warehouse` runs in the one-slot warehouse pool when the warehouse is
+    DuckDB (one writing process per file); Postgres and BigQuery take writers in parallel.
     """
     settings = settings or get_settings()
+    if writes_warehouse and settings.warehouse == "duckdb":
+        kwargs.setdefault("pool", WAREHOUSE_POOL)
     if settings.runner == "kubernetes":
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 

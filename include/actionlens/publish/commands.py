@@ -15,5 +15,10 @@ from actionlens.cli import command, video_ids
 def publish_fiftyone(args: argparse.Namespace) -> dict:
     from actionlens.publish.dataset import publish
     from actionlens.settings import get_settings
+    from actionlens.warehouse import publish_snapshot
 
-    return publish(get_settings(), video_ids(args.videos) if args.videos else None)
+    settings = get_settings()
+    result = publish(settings, video_ids(args.videos) if args.videos else None)
+    # The dashboard reads sample links from the marts snapshot: refresh them there.
+    refreshed = publish_snapshot(settings, marts=False)
+    return result | {"snapshot_links_refreshed": refreshed is not None}

@@ -1,10 +1,12 @@
 """The warehouse: raw tables loaded from MongoDB, modelled by the dbt project in dbt/.
 
-What other stages may use of it (publishing reads confidence and records sample links).
+What other stages may use of it (publishing reads confidence, records sample links and
+refreshes them in the marts snapshot the dashboard reads).
 """
 
 from actionlens.warehouse.backends import open_warehouse
 from actionlens.warehouse.query import video_confidence
+from actionlens.warehouse.snapshot import publish_snapshot
 from actionlens.warehouse.tables import FIFTYONE_SAMPLES
 
-__all__ = ["FIFTYONE_SAMPLES", "open_warehouse", "video_confidence"]
+__all__ = ["FIFTYONE_SAMPLES", "open_warehouse", "publish_snapshot", "video_confidence"]

@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
-from actionlens.errors import ConfigurationError
+from actionlens.errors import ActionlensError, ConfigurationError
 from actionlens.settings import Settings
 from actionlens.warehouse.tables import LOADED_TABLES, TABLES, create_statements
+
+
+class WarehouseLocked(ActionlensError):
+    """Another process holds the DuckDB file's lock; the message names it and what to do."""
+
+    def __init__(self, path: str, pid: int | None, command: str | None):
+        holder = f"process {pid} ({command or 'command unknown'})" if pid else "another process"
+        super().__init__(
+            f"the DuckDB warehouse {path} is held by {holder}. DuckDB allows one writing "
+            "process per file: wait for that process to finish (Airflow tasks that write the "
+            "warehouse queue in the `actionlens_warehouse` pool, one slot), or stop it if it "
+            f"is stale{f' (kill {pid})' if pid else ''}, then rerun or clear this task"
+        )
+        self.path, self.pid, self.command = path, pid, command
+
+
+def lock_holder(message: str) -> tuple[int | None, str | None]:
+    """The pid in DuckDB's lock error and that process's command line (None if gone)."""
+    found = re.search(r"\(PID (\d+)\)", message)
+    if not found:
+        return None, None
+    pid = int(found.group(1))
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        held_in = re.search(r"lock is held in (.+?) \(PID", message)
+        return pid, held_in.group(1) if held_in else None
+    return pid, " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+
+
+def connect_duckdb(path: str | Path, read_only: bool = False):
+    """A DuckDB connection; a file locked by another process raises WarehouseLocked."""
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        pid, command = lock_holder(str(exc))
+        raise WarehouseLocked(str(path), pid, command) from None
 
 
 class Warehouse:
@@ -63,9 +106,7 @@ class Warehouse:
 
 class DuckDBWarehouse(Warehouse):
     def __init__(self, path: str, schema: str):
-        import duckdb
-
-        self.con = duckdb.connect(path)
+        self.con = connect_duckdb(path)
         self.schema = schema
 
     @contextmanager

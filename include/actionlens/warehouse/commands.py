@@ -28,3 +28,14 @@ def load_neighbours(args: argparse.Namespace) -> dict:
     from actionlens.warehouse.load import load_neighbours as load
 
     return load(get_settings())
+
+
+@command(
+    "build-warehouse",
+    "dbt build of the whole project (models, data and unit tests), then the marts snapshot",
+)
+def build_warehouse(args: argparse.Namespace) -> dict:
+    from actionlens.settings import get_settings
+    from actionlens.warehouse.dbt import build_warehouse as build
+
+    return build(get_settings())

@@ -9,20 +9,33 @@ from actionlens.settings import Settings
 
 
 def query(
-    settings: Settings, sql: str, params: Sequence[Any] = (), schema: str = "analytics"
+    settings: Settings,
+    sql: str,
+    params: Sequence[Any] = (),
+    schema: str = "analytics",
+    *,
+    snapshot: bool = False,
 ) -> list[dict]:
     """Rows of `sql` as dicts; `{schema}` in `sql` names the marts' schema.
 
-    Placeholders are `?` (translated for Postgres). An absent mart gives no rows.
+    Placeholders are `?` (translated for Postgres). An absent mart gives no rows. With
+    `snapshot` (readers that must not wait for a build: the dashboard), DuckDB is read
+    from the last published snapshot of the marts, or from the warehouse itself until a
+    build has published one; a warehouse another process holds raises WarehouseLocked.
     """
     sql = sql.replace("{schema}", f'"{schema}"')
     if settings.warehouse == "duckdb":
         import duckdb
 
+        from actionlens.warehouse.backends import connect_duckdb
+        from actionlens.warehouse.snapshot import snapshot_path
+
         path = settings.path(settings.duckdb_path)
+        if snapshot and snapshot_path(settings).exists():
+            path = snapshot_path(settings)
         if not path.exists():
             return []
-        con = duckdb.connect(str(path), read_only=True)
+        con = connect_duckdb(path, read_only=True)
         try:
             cur = con.execute(sql, list(params))
             names = [d[0] for d in cur.description]
