@@ -62,6 +62,7 @@ class Segmenter(VideoStage):
     # The ledger record is current when this segmenter version built the tree.
     freshness = Freshness(status_field="state", only=frozenset({"done"}))
     needs_frames = True
+    needs_clip = True  # the runner checks the clip against the ledger first
 
     def __init__(
         self,
