@@ -93,3 +93,14 @@ def test_a_stored_clip_without_size_and_hash_on_the_ledger_is_not_trusted(settin
     stage = _Reads(db, damaged)
     assert stage.one(GOOD).outcome == "failed" and stage.seen == []
     assert "no size/sha256" in db[VIDEOS].find_one({"_id": GOOD})["last_error"]
+
+
+def test_a_lens_that_reads_frames_gets_only_checked_clips(settings, db, damaged):
+    from actionlens.lenses.run import LensRunner
+
+    report = LensRunner(settings, db=db, bucket=damaged).run([GOOD, FLIPPED], lenses=["visual"])
+    visual = {v["video_id"]: v for v in report["lenses"]["visual"]["videos"]}
+    assert visual[GOOD]["outcome"] == "done"
+    assert visual[FLIPPED]["outcome"] == "failed" and "sha256" in visual[FLIPPED]["error"]
+    assert db[VIDEOS].find_one({"_id": FLIPPED})["state"] == "failed"
+    assert db.lenses.find_one({"_id": f"{FLIPPED}:visual"}) is None  # no vector from it

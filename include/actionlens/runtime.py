@@ -131,6 +131,7 @@ class VideoStage:
     # checks the object against the ledger before the stage sees the video.
     needs_clip: bool = False
     bucket = None
+    clip_ledger = None  # where the clip facts are read (None: the runner's ledger)
     version: str = ""
     ledger = None  # the ledger collection the runner records on (None: no records)
 
@@ -324,13 +325,14 @@ class Runner:
         goes back to acquisition and this stage fails it, retryable, with the reason."""
         from actionlens.store.integrity import check_clip, send_back
 
-        if self.videos is None or stage.bucket is None:
+        videos = stage.clip_ledger if stage.clip_ledger is not None else self.videos
+        if videos is None or stage.bucket is None:
             raise RuntimeError(f"stage {stage.name} needs the clip but has no ledger or bucket")
-        found = check_clip(self.videos, stage.bucket, vid)
+        found = check_clip(videos, stage.bucket, vid)
         if found is None:
             return None
         reason, exists = found
-        message = send_back(self.videos, stage.bucket, vid, reason, stage=stage.name, exists=exists)
+        message = send_back(videos, stage.bucket, vid, reason, stage=stage.name, exists=exists)
         return Result(Outcome.FAILED, message, facts={"retryable": True, "clip_rejected": True})
 
     @staticmethod
