@@ -187,11 +187,12 @@ def store_clip():
     from datetime import UTC, datetime
 
     from actionlens.store.mongo import VIDEOS
-    from actionlens.store.storage import clip_key, open_bucket
+    from actionlens.store.storage import clip_key, open_bucket, sha256_file
 
     def store(settings, db, video_id: str, clip: Path, transcript: list | None = None) -> None:
         info = open_bucket(settings.bucket_uri()).upload(clip, clip_key(video_id))
-        doc = {"_id": video_id, "state": "stored", "clip": {"uri": info.uri}}
+        facts = {"uri": info.uri, "size_bytes": info.size, "sha256": sha256_file(clip)}
+        doc = {"_id": video_id, "state": "stored", "clip": facts}
         doc["updated_at"] = datetime.now(UTC)
         if transcript is not None:
             doc["transcript"] = {"segments": transcript}

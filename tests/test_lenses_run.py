@@ -9,7 +9,7 @@ import pytest
 from actionlens.lenses import run as lens_run
 from actionlens.lenses.neighbours import NEIGHBOURS, OVERLAP, compute_neighbours
 from actionlens.store.mongo import VIDEOS
-from actionlens.store.storage import open_bucket
+from actionlens.store.storage import open_bucket, sha256_file
 from actionlens.synthetic import Scene, render_clip
 
 pytestmark = pytest.mark.integration  # mongod and a bucket folder
@@ -35,13 +35,13 @@ def stored(settings, db, ffmpeg, tmp_path):
             audio=False,
             seed=i,
         )
-        bucket.upload(clip, f"clips/{vid}.mp4")
+        info = bucket.upload(clip, f"clips/{vid}.mp4")
         segments = [{"start": 0.0, "end": 4.0, "text": text}] if text else []
         db[VIDEOS].insert_one(
             {
                 "_id": vid,
                 "state": "stored",
-                "clip": {"uri": f"clips/{vid}.mp4"},
+                "clip": {"uri": info.uri, "size_bytes": info.size, "sha256": sha256_file(clip)},
                 "transcript": {"segments": segments},
             }
         )

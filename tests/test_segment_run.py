@@ -16,7 +16,7 @@ from actionlens.segment import store
 from actionlens.segment.run import Segmenter, plan_batches
 from actionlens.settings import environment_for
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.store.storage import clip_key, open_bucket
+from actionlens.store.storage import clip_key, open_bucket, sha256_file
 from actionlens.synthetic import Scene, audio_only_clip, render_clip
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ def stored(settings, db, media):
             {
                 "_id": vid,
                 "state": "stored",
-                "clip": {"uri": info.uri},
+                "clip": {"uri": info.uri, "size_bytes": info.size, "sha256": sha256_file(path)},
                 "updated_at": datetime.now(UTC),
             }
         )

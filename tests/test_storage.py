@@ -117,3 +117,23 @@ class TestGCS:
         monkeypatch.setattr(Blob, "upload_from_filename", refuse)
         with pytest.raises(AlreadyExists):
             bucket.upload(payload, "clips/a.mp4")
+
+    def test_sha256_reads_the_object_and_delete_removes_it(self, bucket, payload):
+        from actionlens.store.storage import sha256_file
+
+        bucket.upload(payload, "clips/a.mp4", metadata={"sha256": "not-what-is-stored"})
+        assert bucket.sha256("clips/a.mp4") == sha256_file(payload)  # bytes, not metadata
+        bucket.delete("clips/a.mp4")
+        bucket.delete("clips/a.mp4")  # gone already: no error
+        assert not bucket.exists("clips/a.mp4")
+
+
+def test_local_sha256_and_delete(tmp_path, payload):
+    from actionlens.store.storage import sha256_file
+
+    bucket = LocalBucket(tmp_path / "b")
+    bucket.upload(payload, "clips/a.mp4", metadata={"sha256": "x"})
+    assert bucket.sha256("clips/a.mp4") == sha256_file(payload)
+    bucket.delete("clips/a.mp4")
+    bucket.delete("clips/a.mp4")
+    assert not bucket.exists("clips/a.mp4") and bucket.list() == []

@@ -127,6 +127,11 @@ class VideoStage:
     # Resources: the chosen backend decides for model stages (set in __init__).
     needs_gpu: bool = False
     needs_frames: bool = False
+    # A stage that reads the stored clip sets `needs_clip` and has a `bucket`: the runner
+    # checks the object against the ledger before the stage sees the video.
+    needs_clip: bool = False
+    bucket = None
+    clip_ledger = None  # where the clip facts are read (None: the runner's ledger)
     version: str = ""
     ledger = None  # the ledger collection the runner records on (None: no records)
 
@@ -310,7 +315,25 @@ class Runner:
         except InputError as exc:
             # Never reaches a model, a path or the ledger.
             return Result(Outcome.FAILED, str(exc), record=False)
-        return self._guard(stage, vid, stage.claim)
+        result = self._guard(stage, vid, stage.claim)
+        if result is None and stage.needs_clip:
+            result = self._guard(stage, vid, lambda v: self._check_clip(stage, v))
+        return result
+
+    def _check_clip(self, stage: VideoStage, vid: str) -> Result | None:
+        """The stored clip's object matches the ledger (size, then sha256), else the video
+        goes back to acquisition and this stage fails it, retryable, with the reason."""
+        from actionlens.store.integrity import check_clip, send_back
+
+        videos = stage.clip_ledger if stage.clip_ledger is not None else self.videos
+        if videos is None or stage.bucket is None:
+            raise RuntimeError(f"stage {stage.name} needs the clip but has no ledger or bucket")
+        found = check_clip(videos, stage.bucket, vid)
+        if found is None:
+            return None
+        reason, exists = found
+        message = send_back(videos, stage.bucket, vid, reason, stage=stage.name, exists=exists)
+        return Result(Outcome.FAILED, message, facts={"retryable": True, "clip_rejected": True})
 
     @staticmethod
     def _guard(stage: VideoStage, vid: str, step) -> Result | None:

@@ -81,6 +81,11 @@ def build_tree(video_id: str, segmenter: str, docs: list[dict[str, Any]]) -> Tre
     return Tree(video_id, segmenter, roots[0], by_id)
 
 
+# A node (or score row) is current unless its tree was superseded by a newer version of
+# the same segmenter source (imported nodes and older rows carry no flag).
+CURRENT = {"current": {"$ne": False}}
+
+
 def choose_segmenter(db: Database, video_id: str, segmenter: str | None = None) -> str:
     """The tree to work on: the one asked for, else the ledger's current segment version,
     else the only tree the video has."""
@@ -92,7 +97,7 @@ def choose_segmenter(db: Database, video_id: str, segmenter: str | None = None) 
     stage = (video.get("stages") or {}).get("segment") or {}
     if stage.get("state") == "done" and stage.get("version"):
         return stage["version"]
-    found = db[NODES].distinct("segmenter", {"video_id": video_id})
+    found = db[NODES].distinct("segmenter", {"video_id": video_id, **CURRENT})
     if len(found) == 1:
         return found[0]
     if not found:

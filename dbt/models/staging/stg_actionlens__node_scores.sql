@@ -21,3 +21,6 @@ select
     scored_at,
     loaded_at
 from {{ source('actionlens', 'raw_node_scores') }}
+-- Current trees only: a superseded tree's rows stay in the raw table for audit (null:
+-- loaded before the flag existed, counted until the next load sets it).
+where coalesce(is_current, true)

@@ -11,3 +11,6 @@ select
     coalesce(caption_sources, '') as caption_sources,
     loaded_at
 from {{ source('actionlens', 'raw_nodes') }}
+-- Current trees only: a superseded tree's rows stay in the raw table for audit (null:
+-- loaded before the flag existed, counted until the next load sets it).
+where coalesce(is_current, true)

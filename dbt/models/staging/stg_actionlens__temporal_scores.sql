@@ -13,3 +13,6 @@ select
     scorer_version,
     scored_at
 from {{ source('actionlens', 'raw_temporal_scores') }}
+-- Current trees only: a superseded tree's rows stay in the raw table for audit (null:
+-- loaded before the flag existed, counted until the next load sets it).
+where coalesce(is_current, true)

@@ -27,7 +27,7 @@ from actionlens.errors import (
     TransientVideoError,
     video_failure,
 )
-from actionlens.media import MediaError, ffmpeg_binary, normalise, probe
+from actionlens.media import MediaError, decoded_duration, ffmpeg_binary, normalise, probe
 from actionlens.records import ClipFacts, VideoState
 from actionlens.runtime import Outcome, Result, StageReport, VideoStage
 from actionlens.settings import Settings
@@ -35,6 +35,9 @@ from actionlens.store.mongo import VIDEOS, connect
 from actionlens.store.storage import Bucket, clip_key, open_bucket, sha256_file
 
 log = logging.getLogger(__name__)
+
+# How far a stored clip's decoded duration may fall short of what it should hold (s).
+DURATION_TOLERANCE = 1.0
 
 
 @dataclass
@@ -248,7 +251,7 @@ class Acquirer(VideoStage):
                 socket_timeout=self.cfg.socket_timeout_seconds,
                 deadline=self.cfg.download_deadline_seconds,
             )
-            self._check_source(video_id, source)
+            claimed = self._check_source(video_id, source).duration
             clip = work / f"{video_id}.mp4"
             try:
                 normalise(
@@ -259,6 +262,7 @@ class Acquirer(VideoStage):
                     max_height=self.cfg.max_height,
                 )
                 facts = probe(clip)
+                self._check_complete(video_id, clip, claimed)
             except MediaError as exc:
                 raise TransientVideoError(video_id, str(exc)) from exc
             if facts.height > self.cfg.max_height or facts.width % 2 or facts.height % 2:
@@ -277,15 +281,31 @@ class Acquirer(VideoStage):
                 ) from exc
             return ClipFacts.from_probe(info.uri, digest, info.size, facts)
 
-    def _check_source(self, video_id: str, source: Path) -> None:
-        """Sort a downloaded file that is not a usable video into final or transient."""
+    def _check_source(self, video_id: str, source: Path):
+        """The source's probe; sorts a file that is not a usable video into final or
+        transient."""
         try:
-            probe(source)
+            return probe(source)
         except MediaError as exc:
             if exc.kind == "not_video":
                 raise SourceUnavailable(video_id, f"source is not a video: {exc}") from exc
             # Empty or cut short: most likely an interrupted transfer, worth another try.
             raise TransientVideoError(video_id, f"download incomplete: {exc}") from exc
+
+    def _check_complete(self, video_id: str, clip: Path, claimed: float) -> None:
+        """The normalised clip holds all it should: its decoded duration is within
+        `DURATION_TOLERANCE` of the shorter of the source's own container duration and the
+        cut. A transfer cut short (no Content-Length, a file cut after its moov atom)
+        leaves a container that claims more than it holds: retryable, never stored."""
+        expected = min(claimed, self.cfg.clip_seconds) if claimed > 0 else None
+        got = decoded_duration(clip)
+        if expected is not None and got < expected - DURATION_TOLERANCE:
+            raise TransientVideoError(
+                video_id,
+                f"download incomplete: the clip decodes to {got:.2f} s but the source says "
+                f"{claimed:.2f} s (cut at {self.cfg.clip_seconds:g} s): the transfer was cut "
+                "short; retried on the next run",
+            )
 
     def _facts_from_object(self, video_id: str, key: str) -> ClipFacts:
         """Facts of a clip already in the bucket (probed from a downloaded copy)."""

@@ -22,6 +22,7 @@ from actionlens.annotations import FIELDS, field_text, usable
 from actionlens.runtime import Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import Settings
 from actionlens.store.mongo import SCORES, TEMPORAL_SCORES
+from actionlens.tree import CURRENT
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,10 @@ def _replace(collection, video_ids: Sequence[str], docs: list[dict]) -> None:
         collection.bulk_write(
             [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
         )
-    # Row ids name their node (or video), so one query finds every stale row of the batch.
+    # Row ids name their node (or video), so one query finds every stale row of the batch;
+    # rows of superseded trees are kept for audit.
     keep = [d["_id"] for d in docs]
-    collection.delete_many({"video_id": {"$in": list(video_ids)}, "_id": {"$nin": keep}})
+    collection.delete_many({"video_id": {"$in": list(video_ids)}, "_id": {"$nin": keep}, **CURRENT})
 
 
 def make_language_detector(settings: Settings):
@@ -187,7 +189,8 @@ class Scorer(VideoStage):
         from actionlens.store.mongo import NODES, VIDEOS
 
         db, cfg, version = self.db, self.cfg, self.version
-        nodes = list(db[NODES].find({"video_id": {"$in": video_ids}}))
+        # Current trees only: a superseded tree keeps the rows it was scored with, for audit.
+        nodes = list(db[NODES].find({"video_id": {"$in": video_ids}, **CURRENT}))
         items = pairs_for_nodes(nodes, cfg.pairs)
         lexical, semantic = score_pairs(items, self.embedder)
         languages = language_fields(items, self.detector)
@@ -207,6 +210,7 @@ class Scorer(VideoStage):
                 **lang,
                 "scorer_version": version,
                 "scored_at": now,
+                "current": True,
             }
             for p, lex, sem, lang in zip(items, lexical, semantic, languages, strict=True)
         ]
@@ -214,7 +218,7 @@ class Scorer(VideoStage):
         for n in nodes:
             per_video[n["video_id"]].append(n)
         temporal = [
-            {**row, "scorer_version": version, "scored_at": now}
+            {**row, "scorer_version": version, "scored_at": now, "current": True}
             for vid in video_ids
             for row in temporal_rows(vid, per_video.get(vid, []), cfg.boundary_tolerance_seconds)
         ]

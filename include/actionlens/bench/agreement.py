@@ -282,14 +282,15 @@ def generate_raw(path: Path, rows: int, schema: str = "raw") -> dict:
                case when n = 0 then null when n <= 9 then printf('v%010d-n00', v)
                     else printf('v%010d-n%02d', v, n - 9) end,
                case when n = 0 then 0 when n <= 9 then 1 else 2 end,
-               n * 1.0, n * 1.0 + 1, 'gpt,molmo2,qwen3vl', 'plm', now()
+               n * 1.0, n * 1.0 + 1, 'gpt,molmo2,qwen3vl', 'plm', now(), true
         from range({videos}) a(v), range(19) b(n)""")
     con.execute(f"""
         insert into {schema}.raw_node_scores
         select printf('v%010d', v), printf('v%010d-n%02d', v, n), 'action100m',
                case when n = 0 then 0 else 1 end, f.field, 'gpt', p.source,
                random(), random(), 'en', 'en', 'Latin', 'Latin', true, 'py3langid-0.4.0',
-               'agreement-1/all-MiniLM-L6-v2', timestamp '2026-11-01' + to_days(cast(v % 20 as integer)), now()
+               'agreement-1/all-MiniLM-L6-v2', timestamp '2026-11-01' + to_days(cast(v % 20 as integer)), now(),
+               true
         from range({videos}) a(v), range(10) b(n),
              (values ('summary_brief'), ('summary_detailed'), ('action_brief'),
                      ('action_detailed'), ('action_actor')) f(field),

@@ -148,6 +148,7 @@ class Captioner(VideoStage):
         self.needs_gpu = model.needs_gpu
         # Weight-free baselines read no pixels: skip decoding for them.
         self.needs_frames = model.needs_frames
+        self.needs_clip = model.needs_frames  # the runner checks the clip first
         self.segmenter, self.force = segmenter, force
         self.ledger = self.db[VIDEOS]
 

@@ -28,7 +28,7 @@ from actionlens.models.base import Video
 from actionlens.records import transcript_text
 from actionlens.runtime import Freshness, Outcome, Result, VideoStage, merge_reports
 from actionlens.settings import Settings
-from actionlens.store.mongo import LENSES
+from actionlens.store.mongo import LENSES, VIDEOS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class LensStage(VideoStage):
         self.videos, self.frames, self.folder, self.force = videos, frames, folder, force
         backend = LENS_BACKENDS[spec.backend]
         self.needs_gpu, self.needs_frames = backend.needs_gpu, backend.needs_frames
+        # A lens that reads frames gets the clip only after the runner checked it.
+        self.needs_clip, self.clip_ledger = backend.needs_frames, db[VIDEOS]
         self.version = spec.model_id
         self.labels = (
             settings.opinions.categories if spec.lens == settings.opinions.category_lens else None

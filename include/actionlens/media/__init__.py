@@ -126,3 +126,31 @@ def normalise(
             f"ffmpeg could not normalise {source.name}: {' | '.join(err[-3:]) or 'no output'}",
             "encode",
         )
+
+
+def decoded_duration(path: Path) -> float:
+    """How many seconds of video `path` really holds: every frame of its first video stream
+    decoded, to the end of the last one (container metadata can claim what is not there).
+
+    Raises MediaError("truncated") when no frame decodes."""
+    import av
+
+    end = 0.0
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path.name} has no video stream", "not_video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        step = float(1 / rate) if rate else 0.0
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        try:
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    end = max(end, frame.time - start + step)
+        except av.FFmpegError as exc:
+            message = f"{path.name} stops decoding after {end:.2f} s ({exc})"
+            raise MediaError(message, "truncated") from exc
+    if end <= 0:
+        raise MediaError(f"{path.name} has no decodable video frame", "truncated")
+    return end

@@ -84,6 +84,7 @@ class OpinionRunner(VideoStage):
         )
         self.needs_gpu = model.needs_gpu
         self.needs_frames = model.needs_frames
+        self.needs_clip = model.needs_frames  # the runner checks the clip first
         self.force = False
         self.asked = 0
 

@@ -240,6 +240,7 @@ def field_prefix(source: str) -> str:
 def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     """Replace the videos' samples in the dataset; returns counts."""
     from actionlens.store.mongo import NODES, VIDEOS, connect
+    from actionlens.tree import CURRENT
     from actionlens.warehouse import video_confidence
 
     db = connect(settings)
@@ -258,7 +259,7 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     }
     confidence = video_confidence(settings, ids)
     nodes_by_video: dict[str, list[dict]] = defaultdict(list)
-    for n in db[NODES].find({"video_id": {"$in": ids}}):
+    for n in db[NODES].find({"video_id": {"$in": ids}, **CURRENT}):  # superseded trees: audit
         nodes_by_video[n["video_id"]].append(n)
     root_scores: dict[str, dict[str, float]] = defaultdict(dict)
     roots = {n["_id"] for ns in nodes_by_video.values() for n in ns if n.get("parent_id") is None}

@@ -62,6 +62,7 @@ class Segmenter(VideoStage):
     # The ledger record is current when this segmenter version built the tree.
     freshness = Freshness(status_field="state", only=frozenset({"done"}))
     needs_frames = True
+    needs_clip = True  # the runner checks the clip against the ledger first
 
     def __init__(
         self,
@@ -113,6 +114,15 @@ class Segmenter(VideoStage):
             )
         tree, frames = self._segment(video_id, doc["clip"]["uri"])
         written = store.replace_tree(self.nodes, video_id, self.version, tree)
+        superseded = store.supersede_others(self.db, video_id, self.version)
+        if superseded:
+            written["superseded"] = len(superseded)
+            log.info(
+                "[%s] trees %s superseded by %s (kept for audit)",
+                video_id,
+                superseded,
+                self.version,
+            )
         leaves = sum(n.is_leaf for n in tree)
         log.info(
             "[%s] %d nodes (%d leaves) over %.1f s; %s",

@@ -4,6 +4,13 @@ A tree is addressed by (video_id, segmenter version). Writing one replaces that 
 nodes it no longer has are deleted, the rest upserted on their deterministic ids, so a
 rerun converges and never duplicates; fields later stages add to a surviving node
 (captions, annotations) are kept.
+
+One tree per video and segmenter source is current: the tree this stage wrote last is
+`current: true`; a tree of ours built by another version (a segmenter setting changed) is
+superseded (`current: false`, `superseded_at`, `superseded_by`) and kept for audit with
+its captions, annotations and scores, never counted (the scorer, the warehouse load and
+dbt staging read current trees only). Imported trees (no `frames`) are another source and
+stay beside ours untouched: the reference's segmentation.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from actionlens.segment.tree import Node
+from actionlens.tree import CURRENT
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -57,6 +65,7 @@ def node_document(
         "children": list(node.children),
         "leaf": node.is_leaf,
         "frames": [node.lo, node.hi],
+        "current": True,
         "updated_at": now,
     }
 
@@ -79,6 +88,7 @@ def replace_tree(
             {
                 "$set": node_document(n, video_id, segmenter, i, now),
                 "$setOnInsert": {"created_at": now},
+                "$unset": {"superseded_at": "", "superseded_by": ""},
             },
             upsert=True,
         )
@@ -86,6 +96,29 @@ def replace_tree(
     ]
     result = nodes.bulk_write(ops, ordered=False)
     return {"nodes": len(tree), "inserted": result.upserted_count, "removed": removed}
+
+
+def supersede_others(db: Database, video_id: str, segmenter: str) -> list[str]:
+    """Flag the video's other trees of ours (built by another segmenter version) and their
+    score rows superseded by `segmenter`; returns those versions. Nothing is deleted."""
+    from actionlens.store.mongo import NODES, SCORES, TEMPORAL_SCORES
+
+    now = datetime.now(UTC)
+    own = {"video_id": video_id, "frames": {"$exists": True}, "segmenter": {"$ne": segmenter}}
+    old = sorted(db[NODES].distinct("segmenter", {**own, **CURRENT}))
+    if not old:
+        return []
+    flag = {"$set": {"current": False, "superseded_at": now, "superseded_by": segmenter}}
+    db[NODES].update_many({**own, "segmenter": {"$in": old}, **CURRENT}, flag)
+    db[SCORES].update_many({"video_id": video_id, "segmenter": {"$in": old}}, flag)
+    db[TEMPORAL_SCORES].update_many(
+        {
+            "video_id": video_id,
+            "$or": [{"segmenter_a": {"$in": old}}, {"segmenter_b": {"$in": old}}],
+        },
+        flag,
+    )
+    return old
 
 
 def pending_ids(videos: Collection, *, limit: int, max_attempts: int) -> list[str]:

@@ -6,6 +6,7 @@ implementations make an object appear whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -45,6 +46,12 @@ class Bucket(Protocol):
     def stat(self, key: str) -> ObjectInfo | None: ...
 
     def list(self, prefix: str = "") -> list[str]: ...
+
+    def sha256(self, key: str) -> str:
+        """The hex sha256 of the object's bytes, read from the store (not its metadata)."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object (no error when it is gone)."""
 
     def object_uri(self, key: str) -> str: ...
 
@@ -110,6 +117,14 @@ class LocalBucket:
         meta_path = self._meta_path(path)
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         return ObjectInfo(str(path), path.stat().st_size, meta)
+
+    def sha256(self, key: str) -> str:
+        return sha256_file(self.root / _check_key(key))
+
+    def delete(self, key: str) -> None:
+        path = self.root / _check_key(key)
+        path.unlink(missing_ok=True)
+        self._meta_path(path).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[str]:
         keys = []
@@ -191,6 +206,19 @@ class GCSBucket:
         if blob is None:
             return None
         return ObjectInfo(self.object_uri(key), int(blob.size or 0), dict(blob.metadata or {}))
+
+    def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self.bucket.blob(self._name(key)).open("rb", chunk_size=1 << 20) as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        with contextlib.suppress(NotFound):
+            self.bucket.blob(self._name(key)).delete()
 
     def list(self, prefix: str = "") -> list[str]:
         full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")

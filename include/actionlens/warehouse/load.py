@@ -66,6 +66,7 @@ def node_row(doc: dict, now: datetime) -> tuple:
                 sorted(k for k, v in (doc.get("captions") or {}).items() if v)
             ),
             "loaded_at": now,
+            "is_current": doc.get("current") is not False,
         },
     )
 
@@ -91,8 +92,15 @@ def lens_row(doc: dict, now: datetime) -> tuple:
     )
 
 
-def score_row(table: str, doc: dict, now: datetime) -> tuple:
-    return _row(table, {**doc, "loaded_at": now})
+def score_row(table: str, doc: dict, now: datetime, current: bool = True) -> tuple:
+    return _row(table, {**doc, "loaded_at": now, "is_current": current})
+
+
+def current_trees(nodes: list[dict]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The current nodes' ids and (video, segmenter) trees: a score row counts when what it
+    scored is current, whatever flag the row itself carries (the nodes are the truth)."""
+    live = [n for n in nodes if n.get("current") is not False]
+    return {n["_id"] for n in live}, {(n.get("video_id"), n.get("segmenter")) for n in live}
 
 
 def load_videos(
@@ -114,15 +122,22 @@ def load_videos(
             batch = list(video_ids[start : start + step])
             now = datetime.now(UTC)
             sel = {"video_id": {"$in": batch}}
+            nodes = list(db[NODES].find(sel))
+            live_nodes, live_trees = current_trees(nodes)
+
+            def temporal(d: dict, now=now, live=live_trees) -> tuple:
+                vid = d.get("video_id")
+                both = {(vid, d.get("segmenter_a")), (vid, d.get("segmenter_b"))} <= live
+                return score_row("raw_temporal_scores", d, now, both)
+
             rows = {
                 "raw_videos": [video_row(d, now) for d in db[VIDEOS].find({"_id": {"$in": batch}})],
-                "raw_nodes": [node_row(d, now) for d in db[NODES].find(sel)],
+                "raw_nodes": [node_row(d, now) for d in nodes],
                 "raw_node_scores": [
-                    score_row("raw_node_scores", d, now) for d in db[SCORES].find(sel)
+                    score_row("raw_node_scores", d, now, d.get("node_id") in live_nodes)
+                    for d in db[SCORES].find(sel)
                 ],
-                "raw_temporal_scores": [
-                    score_row("raw_temporal_scores", d, now) for d in db[TEMPORAL_SCORES].find(sel)
-                ],
+                "raw_temporal_scores": [temporal(d) for d in db[TEMPORAL_SCORES].find(sel)],
                 "raw_video_lenses": [lens_row(d, now) for d in db[LENSES].find(sel, {"vector": 0})],
             }
             wh.replace(batch, rows)

@@ -43,6 +43,7 @@ TABLES: dict[str, dict[str, str]] = {
         "annotation_sources": TEXT,
         "caption_sources": TEXT,
         "loaded_at": TS,
+        "is_current": BOOL,  # false: a superseded tree, kept for audit, never counted
     },
     "raw_node_scores": {
         "video_id": TEXT,
@@ -63,6 +64,7 @@ TABLES: dict[str, dict[str, str]] = {
         "scorer_version": TEXT,
         "scored_at": TS,
         "loaded_at": TS,
+        "is_current": BOOL,
     },
     "raw_temporal_scores": {
         "video_id": TEXT,
@@ -78,6 +80,7 @@ TABLES: dict[str, dict[str, str]] = {
         "scorer_version": TEXT,
         "scored_at": TS,
         "loaded_at": TS,
+        "is_current": BOOL,
     },
     # The lens facts of a video (its vectors stay in MongoDB): model, status and the
     # zero-shot category on the category lens.
@@ -128,6 +131,7 @@ NEIGHBOUR_TABLE = "raw_video_neighbours"
 
 # Columns added after a table was first created: a warehouse made before gets them too.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "raw_nodes": ("is_current",),
     "raw_node_scores": (
         "language_a",
         "language_b",
@@ -135,7 +139,9 @@ ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
         "script_b",
         "model_covers_pair",
         "language_detector",
+        "is_current",
     ),
+    "raw_temporal_scores": ("is_current",),
 }
 
 
