@@ -158,6 +158,7 @@ def test_qwen3vl_text_tower_searches_the_video_space(settings, db, tiny_qwen):
     assert len(found["results"]) == 2 and found["videos_searched"] == 3
     query = backend.embed_texts(["pour batter"])
     assert query.shape == (1, videos.shape[1])
-    expected = sorted(((float(videos[i] @ query[0]), f"qwenSearch{i}") for i in range(3)))[::-1]
-    assert [r["video_id"] for r in found["results"]] == [v for _, v in expected[:2]]
+    scores = {f"qwenSearch{i}": float(videos[i] @ query[0]) for i in range(3)}
+    expected = sorted(scores, key=lambda v: -scores[v])[:2]
+    assert [r["video_id"] for r in found["results"]] == expected
     assert all(-1.0 <= r["score"] <= 1.0 for r in found["results"])
