@@ -169,10 +169,19 @@ def _run(settings, args, *, code: str | None = None, extra_env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _own_dataset(settings):
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    """One home for the module's runs, so MiniLM is exported to ONNX once."""
+    return tmp_path_factory.mktemp("brain-home")
+
+
+def _own_dataset(settings, home):
     name = f"t_brain_{uuid.uuid4().hex[:10]}"
     return settings.model_copy(
-        update={"agreement": settings.agreement.model_copy(update={"fiftyone_dataset": name})}
+        update={
+            "home": home,
+            "agreement": settings.agreement.model_copy(update={"fiftyone_dataset": name}),
+        }
     )
 
 
@@ -241,8 +250,8 @@ def test_projection_falls_back_to_pca_below_the_umap_minimum():
 
 
 @pytest.mark.integration
-def test_brain_runs_cover_the_dataset_with_real_umap_and_reruns_replace(settings, db):
-    cfg = _own_dataset(settings)
+def test_brain_runs_cover_the_dataset_with_real_umap_and_reruns_replace(settings, db, shared_home):
+    cfg = _own_dataset(settings, shared_home)
     ids = seed_lenses(db, 60, bad=True)
     # Publish all, brain, publish a batch again (its samples get new ids), brain again: in
     # one process, so numba compiles UMAP once.
@@ -305,8 +314,8 @@ def test_brain_runs_cover_the_dataset_with_real_umap_and_reruns_replace(settings
 
 
 @pytest.mark.integration
-def test_few_samples_project_with_pca_and_say_so(settings, db):
-    cfg = _own_dataset(settings)
+def test_few_samples_project_with_pca_and_say_so(settings, db, shared_home):
+    cfg = _own_dataset(settings, shared_home)
     ids = seed_lenses(db, 6)
     _run(cfg, [json.dumps(ids)], code=CREATE)
     report = _run(cfg, ["brain-fiftyone"])
