@@ -124,11 +124,17 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         published = db.client["fiftyone"]["datasets"].find_one(
             {"name": settings.agreement.fiftyone_dataset}
         )
+        brain = run.get_task_instance("brain_fiftyone", map_index=0)
     finally:
         get_settings.cache_clear()
         db.client.drop_database(settings.mongo_db)
     assert run.state == "success"
     assert published is not None
+    # The brain ran after publishing: the text classification of both videos is recorded
+    # in the dataset's info (no lens vectors were made in this run: all counted missing).
+    assert brain.state == "success"
+    info = published["info"]["actionlens_lenses"]
+    assert info["text_embeddings"]["missing"] == 2 and info["qwen_embeddings"]["missing"] == 2
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     try:
