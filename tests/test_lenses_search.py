@@ -107,11 +107,21 @@ def _cli(settings, *args):
 
 @pytest.mark.integration
 def test_cli_prints_titles_scores_and_links(settings, db, transcript_index):
+    from actionlens.publish.dataset import record_samples
+
+    # What publish-fiftyone records for the pancake video.
+    record_samples(
+        settings, "actionlens", ["searchVid01"], {"searchVid01": "65f0c0ffee00000000000001"}
+    )
     done = _cli(settings, "pour batter", "--k", "3")
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert "through lens transcript (all-MiniLM-L6-v2; transcript lens" in lines[0]
     assert lines[1].strip().startswith("1. ") and "Fluffy pancakes  [searchVid01]" in lines[1]
+    assert lines[1].endswith(
+        "http://127.0.0.1:5151/datasets/actionlens?id=65f0c0ffee00000000000001"
+    )
+    assert "(not published to FiftyOne)" in lines[2]
     assert json.loads(lines[-1])["results"][0]["video_id"] == "searchVid01"
     bad = _cli(settings, "pour batter", "--lens", "nope")
     assert bad.returncode == 2
