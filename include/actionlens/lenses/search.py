@@ -67,6 +67,20 @@ def choose_lens(settings: Settings, lens: str | None) -> LensSpec:
     return lenses[lens]
 
 
+_ENCODERS: dict[tuple, Any] = {}
+
+
+def text_encoder(spec: LensSpec, settings: Settings):
+    """The lens's model, loaded once per process (the App answers many queries)."""
+    from actionlens.lenses.backends import load_lens
+
+    key = (spec.lens, spec.backend, spec.model_id, spec.weights)
+    if key not in _ENCODERS:
+        _ENCODERS.clear()  # one model held at a time
+        _ENCODERS[key] = load_lens(spec, settings)
+    return _ENCODERS[key]
+
+
 def rank(query_vector: np.ndarray, ids: list[str], vectors: np.ndarray, k: int):
     """The k best (video id, cosine) by descending score, ties by id."""
     if not ids:
@@ -108,10 +122,7 @@ def search(
     stored = load_lens_vectors(db, spec)
     ids = sorted(stored.vectors)
     matrix = np.stack([stored.vectors[v] for v in ids]) if ids else np.zeros((0, 0), np.float32)
-    if backend is None:
-        from actionlens.lenses.backends import load_lens
-
-        backend = load_lens(spec, settings)
+    backend = backend or text_encoder(spec, settings)
     query_vector = backend.embed_texts([query])[0]
     found = rank(query_vector, ids, matrix, k)
     titles = {
