@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from actionlens.agreement import workshop_model
-from actionlens.agreement.semantic import Embedder, default_model_path
+from actionlens.agreement.semantic import Embedder
 from actionlens.errors import ConfigurationError
+from actionlens.models.text import default_model_path
 from actionlens.settings import Settings
 
 

@@ -19,6 +19,7 @@ class NaNForOne:
 
     backend = "nan-for-one"
     baseline = True
+    needs_gpu = False
     needs_frames = False
     text_space = None
 
@@ -38,7 +39,7 @@ class NaNForOne:
 
 @pytest.fixture
 def nan_lens(monkeypatch, settings):
-    monkeypatch.setitem(backends.LENS_BACKENDS, "nan-for-one", NaNForOne)
+    monkeypatch.setitem(backends.LENS_BACKENDS._table, "nan-for-one", NaNForOne)
     spec = LensSpec(lens="probe", backend="nan-for-one", model_id="nan-probe")
     return settings.model_copy(
         update={"opinions": settings.opinions.model_copy(update={"lenses": [spec]})}
@@ -53,9 +54,11 @@ def test_a_nan_vector_fails_its_own_video_and_the_batch_is_stored(nan_lens, db):
     report = lens_run.LensRunner(nan_lens, db=db, bucket=object()).run(
         ["nanVideo001", "nanVideo002"]
     )
-    assert report["lenses"]["probe"]["embedded"] == 1 and report["lenses"]["probe"]["failed"] == 1
-    assert list(report["failed"]) == ["nanVideo002"]
-    why = report["failed"]["nanVideo002"][0]
+    counts = report["lenses"]["probe"]["counts"]
+    assert counts["done"] == 1 and counts["failed"] == 1
+    assert report["failed"] == ["nanVideo002"]
+    videos = {v["video_id"]: v for v in report["lenses"]["probe"]["videos"]}
+    why = videos["nanVideo002"]["error"]
     assert "[nanVideo002] lens probe (nan-probe) gave a vector with NaN" in why and "--force" in why
     bad = db[lens_run.LENSES].find_one({"_id": "nanVideo002:probe"})
     assert bad["status"] == "failed" and bad["vector"] is None
