@@ -154,7 +154,7 @@ def search(
 
 
 def _link(settings: Settings, video_id: str) -> str | None:
-    from actionlens.dashboard.page import fiftyone_sample_url
+    from actionlens.warehouse import fiftyone_sample_url
 
     try:
         return fiftyone_sample_url(settings, video_id)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from actionlens.errors import InputError
-from actionlens.lenses.workshop import (
+from actionlens.lenses import (
     SAMPLE_FIELDS,
     SIM_KEYS,
     VIZ_KEYS,
@@ -252,9 +252,7 @@ def _classify(settings, db, dataset, video_ids, lenses_collection, text_backend)
     description through the text lens, and the evaluation of one against the other."""
     import fiftyone as fo
 
-    from actionlens.lenses.backends import load_lens
-    from actionlens.lenses.search import text_side
-    from actionlens.lenses.vectors import zero_shot
+    from actionlens.lenses import load_lens, text_side, zero_shot
 
     opinions = settings.opinions
     out: dict[str, Any] = {"classes": list(opinions.categories)}

@@ -18,7 +18,7 @@ class SearchVideos(foo.Operator):
         )
 
     def resolve_input(self, ctx):
-        from actionlens.lenses.search import SPACES, searchable_lenses, text_side
+        from actionlens.lenses import SPACES, searchable_lenses, text_side
         from actionlens.settings import get_settings
 
         inputs = types.Object()
@@ -42,10 +42,10 @@ class SearchVideos(foo.Operator):
         return types.Property(inputs, view=types.View(label="Search videos by text"))
 
     def execute(self, ctx):
-        from actionlens.lenses.search import search
+        from actionlens.lenses import search_videos
         from actionlens.settings import get_settings
 
-        result = search(
+        result = search_videos(
             get_settings(),
             ctx.params.get("query") or "",
             k=int(ctx.params.get("k") or 10),
