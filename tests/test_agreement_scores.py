@@ -72,9 +72,16 @@ def test_semantic_empty_texts():
 
 def test_each_distinct_text_is_embedded_once():
     emb = fake_embedder()
-    emb.similarity(["east", "East ", "west"], ["west", "east", "north east"])
+    emb.similarity(["east", "east", "west"], ["west", "east", "north east"])
     emb.similarity(["east"], ["north east"])
     assert emb.encoded == 3 and len(emb.model.calls) == 1
+
+
+def test_texts_reach_the_encoder_as_written():
+    """Like the workshop's plugin: no case-folding or stripping before the encoder."""
+    emb = fake_embedder()
+    emb.similarity(["East ", "Straße"], ["east", "STRASSE"])
+    assert emb.model.calls == [["East ", "Straße", "east", "STRASSE"]]
 
 
 def test_boundary_precision_recall_within_tolerance():

@@ -75,13 +75,10 @@ def test_each_video_gets_a_unit_vector_per_lens_with_its_model_id(settings, stor
 def test_the_transcript_lens_gives_a_baseline_category_from_its_text_space(settings, stored):
     lens_run.LensRunner(settings, db=stored).run(list(VIDEOS_))
     cake = lens_doc(stored, "lensVid0001", "transcript")["category"]
-    assert cake["label"] == "Food and Entertaining" and cake["baseline"] is True
+    assert cake["label"] == "Cooking and Food" and cake["baseline"] is True
     assert cake["method"] == "transcript text-space baseline" and -1 <= cake["score"] <= 1
     assert len(cake["scores"]) == 12
-    assert (
-        lens_doc(stored, "lensVid0003", "transcript")["category"]["label"]
-        == "Cars & Other Vehicles"
-    )
+    assert lens_doc(stored, "lensVid0003", "transcript")["category"]["label"] == "Automotive"
     assert "category" not in lens_doc(stored, "lensVid0001", "visual")
 
 
@@ -139,6 +136,9 @@ def test_neighbours_and_cross_lens_overlap_are_stored_per_video(settings, stored
     assert text["neighbours"][0]["video_id"] == "lensVid0002" and text["neighbours"][0]["rank"] == 1
     both = stored[OVERLAP].find_one({"_id": "lensVid0001:transcript:visual"})
     assert both["shared"] == 1 and both["fraction"] == 1.0 and both["k"] == 1
-    assert stored[OVERLAP].count_documents({}) == 3  # videos in both lenses
+    # Videos in both lenses of each pair: transcript with visual and with motion 3 each,
+    # visual with motion 4.
+    assert stored[OVERLAP].count_documents({}) == 3 + 3 + 4
     compute_neighbours(settings, db=stored, k=1)
-    assert stored[NEIGHBOURS].count_documents({}) == 7  # a rerun replaces, never duplicates
+    # A rerun replaces, never duplicates: 3 transcript + 4 visual + 4 motion lists.
+    assert stored[NEIGHBOURS].count_documents({}) == 3 + 4 + 4

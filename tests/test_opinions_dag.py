@@ -106,10 +106,11 @@ def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
         for source in ("qwen3vl", "molmo2"):
             entry = node["annotations"][source]
             assert entry["status"] == "ok" and entry["baseline"] is True, (source, entry)
-    assert db["lenses"].count_documents({"status": "ok"}) == 4  # 2 videos x 2 lenses
+    # 2 videos x 3 lenses (transcript, visual, motion); 3 lens pairs.
+    assert db["lenses"].count_documents({"status": "ok"}) == 6
     assert (
-        db["neighbours"].count_documents({}) == 4
-        and db["neighbour_overlap"].count_documents({}) == 2
+        db["neighbours"].count_documents({}) == 6
+        and db["neighbour_overlap"].count_documents({}) == 6
     )
     published = run.get_task_instance("publish_opinions")
     assert published.state == "success"

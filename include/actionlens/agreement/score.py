@@ -152,10 +152,11 @@ def language_fields(items: Sequence[TextPair], detector) -> list[dict]:
 
 def make_embedder(settings: Settings):
     from actionlens.agreement.semantic import Embedder
+    from actionlens.agreement.workshop_model import resolve_embedding_model
 
     cfg = settings.agreement
     return Embedder(
-        path=cfg.embedding_model,
+        path=resolve_embedding_model(settings),
         device=cfg.device,
         backend=cfg.embedding_backend,
         cache_dir=settings.home / "cache" / "onnx",

@@ -1,7 +1,9 @@
 """Semantic agreement: cosine of sentence embeddings, floored at 0.
 
 The model loads once per process; each distinct text is embedded once (cached by the
-hash of its normalised text) however many pairs it appears in. Two backends run the same
+hash of the text) however many pairs it appears in. Texts go to the encoder as written,
+like the workshop's text_evaluation_metrics plugin: no case-folding here (a model whose
+tokenizer lower-cases, like MiniLM's and mpnet's, does so itself). Two backends run the same
 sentence-transformers directory: `onnx` (ONNX Runtime, the CPU default, ~1.8x faster
 there) and `torch` (sentence-transformers itself, for GPUs and for models whose layout
 the ONNX encoder does not support).
@@ -16,14 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from actionlens.agreement.lexical import normalize
 from actionlens.models.text import DEFAULT_MODEL_NAME, load_encoder
 
 log = logging.getLogger(__name__)
 
 
+def as_written(text: str | None) -> str:
+    """What the encoder is given: the text itself (None counts as empty)."""
+    return text or ""
+
+
+def is_empty(text: str | None) -> bool:
+    return not as_written(text).strip()
+
+
 def text_key(text: str | None) -> str:
-    return hashlib.sha1(normalize(text).encode()).hexdigest()
+    return hashlib.sha1(as_written(text).encode()).hexdigest()
 
 
 class Embedder:
@@ -53,7 +63,7 @@ class Embedder:
         todo: dict[str, str] = {}
         for key, text in zip(keys, texts, strict=True):
             if key not in self.cache and key not in todo:
-                todo[key] = normalize(text)
+                todo[key] = as_written(text)
         if todo:
             vectors = self.model.encode(
                 list(todo.values()),
@@ -78,8 +88,8 @@ class Embedder:
         vectors = self.embed([*a, *b])  # one encode call for both sides
         cos = np.einsum("ij,ij->i", vectors[: len(a)], vectors[len(a) :]).astype(np.float64)
         cos = np.clip(cos, 0.0, 1.0)
-        empty_a = np.array([not normalize(t) for t in a])
-        empty_b = np.array([not normalize(t) for t in b])
+        empty_a = np.array([is_empty(t) for t in a])
+        empty_b = np.array([is_empty(t) for t in b])
         cos[empty_a & empty_b] = 1.0
         cos[empty_a ^ empty_b] = 0.0
         return cos

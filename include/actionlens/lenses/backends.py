@@ -31,6 +31,7 @@ LENS_BACKENDS = Registry(
     {
         "sentence": "actionlens.lenses.backends:SentenceLens",
         "frame-histogram": "actionlens.lenses.backends:FrameHistogramLens",
+        "frame-motion": "actionlens.lenses.backends:FrameMotionLens",
         "qwen3vl-embedding": "actionlens.lenses.backends:Qwen3VLEmbeddingLens",
         "mean-pooled": "actionlens.lenses.backends:MeanPooledLens",
     },
@@ -139,6 +140,60 @@ class FrameHistogramLens:
             dtype=np.float32,
         )
         return np.concatenate([hist, (thumb.ravel() / 255.0 - 0.5) / THUMB])
+
+    def embed(self, items: Sequence[LensInput]) -> np.ndarray:
+        return normalize(np.stack([self.features(i.frames.frames) for i in items]))
+
+
+MOTION_GRID = 8  # side of the spatial grid of mean frame differences
+MOTION_STEPS = 16  # bins of the motion-over-time profile
+MOTION_LEVELS = 16  # bins of the histogram of per-pixel change
+
+
+class FrameMotionLens:
+    """Weight-free motion baseline (a stand-in for the workshop's Molmo2 lens, which weighs
+    motion and spatial layout): where in the frame things change (8x8 grid of mean
+    absolute frame differences), when (16-step profile over the clip) and how much
+    (histogram of per-pixel change, square-rooted). 64 + 16 + 16 = 96 dimensions."""
+
+    backend = "frame-motion"
+    baseline = True
+    needs_gpu = False
+    needs_frames = True
+    text_space = None
+
+    def __init__(self, spec: LensSpec, settings: Settings):
+        self.model_id = spec.model_id
+
+    def has_input(self, item: LensInput) -> bool:
+        return item.frames is not None and len(item.frames.frames) >= 2
+
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        gray = frames.astype(np.float32).mean(axis=-1) / 255.0
+        diff = np.abs(np.diff(gray, axis=0))  # (T-1, H, W)
+        h, w = diff.shape[1:]
+        ys = np.linspace(0, h, MOTION_GRID + 1).astype(int)
+        xs = np.linspace(0, w, MOTION_GRID + 1).astype(int)
+        where = np.array(
+            [
+                diff[:, ys[i] : ys[i + 1], xs[j] : xs[j + 1]].mean()
+                for i in range(MOTION_GRID)
+                for j in range(MOTION_GRID)
+            ],
+            dtype=np.float32,
+        )
+        per_step = diff.mean(axis=(1, 2))
+        edges = np.linspace(0, len(per_step), MOTION_STEPS + 1)
+        when = np.array(
+            [
+                per_step[int(a) : max(int(a) + 1, int(b))].mean()
+                for a, b in zip(edges[:-1], edges[1:], strict=True)
+            ],
+            dtype=np.float32,
+        )
+        hist = np.histogram(diff, bins=MOTION_LEVELS, range=(0.0, 1.0))[0].astype(np.float32)
+        how = np.sqrt(hist / max(hist.sum(), 1.0))
+        return np.concatenate([where, when, how])
 
     def embed(self, items: Sequence[LensInput]) -> np.ndarray:
         return normalize(np.stack([self.features(i.frames.frames) for i in items]))

@@ -1,4 +1,4 @@
-"""Commands of the lenses stage: lenses and neighbours."""
+"""Commands of the lenses stage: lenses, neighbours and text → video search."""
 
 from __future__ import annotations
 
@@ -42,3 +42,28 @@ def neighbours(args: argparse.Namespace) -> dict:
     from actionlens.settings import get_settings
 
     return compute_neighbours(get_settings(), k=args.k)
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help='what to look for, e.g. "pour batter"')
+    p.add_argument("--k", type=int, default=10, help="how many videos to list (default 10)")
+    p.add_argument(
+        "--lens",
+        default=None,
+        help="a lens with a text side (default: the text-video lens, else the transcript lens)",
+    )
+
+
+@command(
+    "search",
+    "rank videos for a text query through a lens with a text side; titles, scores, links",
+    _search_args,
+)
+def search(args: argparse.Namespace) -> dict:
+    from actionlens.lenses.search import render
+    from actionlens.lenses.search import search as run_search
+    from actionlens.settings import get_settings
+
+    result = run_search(get_settings(), args.query, k=args.k, lens=args.lens)
+    print(render(result), flush=True)  # for people; the JSON line follows for programs
+    return result

@@ -84,6 +84,7 @@ class LensStage(VideoStage):
         self.labels = (
             settings.opinions.categories if spec.lens == settings.opinions.category_lens else None
         )
+        self.prompt = settings.opinions.category_prompt  # the notebook's "A video about "
         self.backend = None
         self.todo: dict[str, tuple[LensInput, str]] = {}
 
@@ -117,7 +118,10 @@ class LensStage(VideoStage):
         clip = self.videos[video_id].get("clip") or {}
         item = LensInput(video_id, transcript_text(self.videos[video_id]), None)
         digest = input_hash(
-            self.backend, item, str(clip.get("sha256") or clip.get("uri") or ""), self.labels
+            self.backend,
+            item,
+            str(clip.get("sha256") or clip.get("uri") or ""),
+            [self.prompt, *self.labels] if self.labels else None,
         )
         stored = self.db[LENSES].find_one(
             {"_id": lens_id(video_id, self.spec.lens)},
@@ -140,16 +144,30 @@ class LensStage(VideoStage):
     def process_batch(self, video_ids: list[str]) -> dict[str, Result]:
         items = [self.todo[vid][0] for vid in video_ids]
         vectors = self._embed(items)
-        categories = self._categories(vectors)
+        results: dict[str, Result] = {}
+        good = []
         for n, vid in enumerate(video_ids):
+            if np.all(np.isfinite(vectors[n])):
+                good.append(n)
+                continue  # a NaN or infinite vector fails its own video, not the batch
+            results[vid] = self._failed(
+                vid,
+                f"[{vid}] lens {self.spec.lens} ({self.spec.model_id}) gave a vector with NaN "
+                "or infinite values: not stored; check the clip and rerun with --force",
+            )
+        vectors = vectors[good]
+        categories = self._categories(vectors) if good else None
+        for m, n in enumerate(good):
+            vid = video_ids[n]
             item, digest = self.todo[vid]
-            category = categories[n] if categories else None
-            self._write(item, digest, vectors[n], category=category)
-        return {vid: Result(Outcome.DONE, facts={"status": "ok"}) for vid in video_ids}
+            category = categories[m] if categories else None
+            self._write(item, digest, vectors[m], category=category)
+            results[vid] = Result(Outcome.DONE, facts={"status": "ok"})
+        return results
 
     def _embed(self, items: list[LensInput]) -> np.ndarray:
         vectors = self.backend.embed(items)
-        if vectors.shape[0] != len(items) or not np.all(np.isfinite(vectors)):
+        if vectors.ndim != 2 or vectors.shape[0] != len(items):
             raise InputError(
                 f"lens backend {self.backend.backend} returned {vectors.shape} for {len(items)} videos"
             )
@@ -159,7 +177,9 @@ class LensStage(VideoStage):
         """Zero-shot categories when this is the category lens and it has a text space."""
         if self.labels is None or self.backend.text_space is None:
             return None
-        found = zero_shot(vectors, self.labels, self.backend.embed_texts(self.labels))
+        found = zero_shot(
+            vectors, self.labels, self.backend.embed_texts([self.prompt + c for c in self.labels])
+        )
         real = self.backend.text_space == "text-video"
         for c in found:
             c.update(

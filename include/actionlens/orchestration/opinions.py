@@ -13,7 +13,7 @@ from actionlens.settings import Settings, get_settings
 
 # Backends that need no accelerator in their own pod (they call out or read no weights).
 CPU_OPINION_BACKENDS = {"openai", "opinion-frames", "opinion-transcript"}
-CPU_LENS_BACKENDS = {"sentence", "frame-histogram"}
+CPU_LENS_BACKENDS = {"sentence", "frame-histogram", "frame-motion"}
 
 
 def opinions_need_gpu(settings: Settings) -> bool:

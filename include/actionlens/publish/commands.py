@@ -22,3 +22,15 @@ def publish_fiftyone(args: argparse.Namespace) -> dict:
     # The dashboard reads sample links from the marts snapshot: refresh them there.
     refreshed = publish_snapshot(settings, marts=False)
     return result | {"snapshot_links_refreshed": refreshed is not None}
+
+
+@command(
+    "brain-fiftyone",
+    "after the last publish batch: the three lens vectors on the samples, brain runs "
+    "(UMAP, similarity, uniqueness, representativeness) and the zero-shot classes",
+)
+def brain_fiftyone(args: argparse.Namespace) -> dict:
+    from actionlens.publish.brain import run_brain
+    from actionlens.settings import get_settings
+
+    return run_brain(get_settings())

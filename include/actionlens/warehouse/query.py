@@ -78,3 +78,26 @@ def video_confidence(
         for r in rows
         if wanted is None or r["video_id"] in wanted
     }
+
+
+def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
+    """The FiftyOne App URL that opens the video's sample (None if not published yet).
+
+    The App opens the sample view for `?id=<sample id>`; ids change when a video is
+    republished, so they are looked up in the warehouse when the link is followed.
+    """
+    from urllib.parse import quote
+
+    from actionlens.warehouse.tables import FIFTYONE_SAMPLES
+
+    rows = query(
+        settings,
+        f"select dataset, sample_id from {{schema}}.{FIFTYONE_SAMPLES} where video_id = ?",
+        [video_id],
+        schema=settings.agreement.raw_schema,
+        snapshot=True,  # the dashboard's snapshot: never waits on a DuckDB writer
+    )
+    if not rows:
+        return None
+    app = settings.agreement.fiftyone_app_url.rstrip("/")
+    return f"{app}/datasets/{quote(rows[0]['dataset'])}?id={quote(rows[0]['sample_id'])}"
