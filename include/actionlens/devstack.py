@@ -313,6 +313,7 @@ class Stack:
     def up(self, on_ready=print) -> int:
         from actionlens.fiftyone_app import FFPROBE_HINT, app_address, app_command
         from actionlens.fiftyone_app import app_environment as fiftyone_environment
+        from actionlens.publish.app import PLUGINS_DIR
         from actionlens.store.mongo import mongo_uri
 
         if running := self.running():
@@ -354,7 +355,10 @@ class Stack:
             argv = [sys.executable, "-m", "airflow", name, *AIRFLOW_FLAGS.get(name, [])]
             self.start(Component(name, argv, airflow_home, env))
         try:
-            app_env = fiftyone_environment(self.settings, uri, env)
+            # The repo's App plugins (the text → video search operator) load from here.
+            app_env = fiftyone_environment(self.settings, uri, env) | {
+                "FIFTYONE_PLUGINS_DIR": str(PLUGINS_DIR)
+            }
         except ConfigurationError as exc:
             print(f"FiftyOne App not started: {exc}", flush=True)
         else:
