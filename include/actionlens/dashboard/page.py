@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from actionlens.settings import Settings
+from actionlens.warehouse.query import fiftyone_sample_url  # noqa: F401 - the plugin's lookup
 
 BUCKETS = 10
 
@@ -137,28 +138,6 @@ def confidence_meaning(settings: Settings) -> str:
         f"gave no opinion); lexical likewise. Every other tier and field is in "
         f"fct_node_agreement and fct_node_confidence."
     )
-
-
-def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
-    """The FiftyOne App URL that opens the video's sample (None if not published yet).
-
-    The App opens the sample view for `?id=<sample id>`; ids change when a video is
-    republished, so they are looked up in the warehouse when the link is followed.
-    """
-    from actionlens.warehouse.query import query
-    from actionlens.warehouse.tables import FIFTYONE_SAMPLES
-
-    rows = query(
-        settings,
-        f"select dataset, sample_id from {{schema}}.{FIFTYONE_SAMPLES} where video_id = ?",
-        [video_id],
-        schema=settings.agreement.raw_schema,
-        snapshot=True,
-    )
-    if not rows:
-        return None
-    app = settings.agreement.fiftyone_app_url.rstrip("/")
-    return f"{app}/datasets/{quote(rows[0]['dataset'])}?id={quote(rows[0]['sample_id'])}"
 
 
 def bars_svg(values: list[float], labels: list[str], width: int = 320, height: int = 140) -> str:
