@@ -302,8 +302,12 @@ def _classify(settings, db, dataset, video_ids, lenses_collection, text_backend)
         out[TEXT_PREDICTED] = {"samples": 0, "note": "no text lens configured"}
         return out
     backend = text_backend or load_lens(spec, settings)
-    titles = dataset.values("title")
-    descriptions = dataset.values("description")
+    # A video without metadata (no title or description anywhere) leaves the field unset.
+    fields = dataset.get_field_schema()
+    titles = dataset.values("title") if "title" in fields else [None] * len(dataset)
+    descriptions = (
+        dataset.values("description") if "description" in fields else [None] * len(dataset)
+    )
     texts = [title_text(t, d) for t, d in zip(titles, descriptions, strict=True)]
     usable = [i for i, t in enumerate(texts) if t]
     text_labels: list[Any] = [None] * len(video_ids)
