@@ -7,7 +7,10 @@ on the ledger), writes the `stages.<name>` ledger record, logs progress and retu
 `StageReport` with one outcome vocabulary. `merge_reports` folds the reports of a run's
 batches. A stage whose work gains from crossing videos (one GPU batch, one embedding
 pass) is `batched`: the runner asks it per video what to do (`prepare`), hands it the
-work once (`process_batch`) and still records one outcome per video.
+work once (`process_batch`) and still records one outcome per video. A stage whose
+claim is a lease (`claim`, `renew`, `release`) gets a heartbeat: the runner renews each
+claimed video's lease every `heartbeat_seconds` until it is released, so only a dead
+worker's leases run out.
 
 Staleness has one rule, `Freshness`: stored work is current when it was made by the
 configured version, from the same inputs, and did not end in a status worth retrying.
