@@ -529,3 +529,37 @@ def test_local_bucket_discards_only_the_keys_partial_copies(tmp_path):
     other.write_bytes(b"12")
     assert bucket.discard_partial(key) == [str(mine)]
     assert not mine.exists() and other.exists()
+
+
+def test_a_process_group_leader_takes_its_group_down_with_its_parent(tmp_path):
+    """The download child's guard: when the worker dies, the child (leader of its own
+    group, so the deadline can kill it whole) kills its group, grandchildren included —
+    the ffmpeg yt-dlp starts for a site's section download is one."""
+    pids = tmp_path / "pids"
+    child = (
+        "import os, subprocess, sys\n"
+        "from actionlens.lifetime import group_dies_with_parent\n"
+        "group_dies_with_parent(int(sys.argv[1]))\n"
+        "grand = subprocess.Popen(['sleep', '300'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{grand.pid}}')\n"
+        "grand.wait()\n"
+    )
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', sys.argv[1], str(os.getpid())],"
+        " start_new_session=True)\n"
+        "time.sleep(300)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", parent, child])
+    try:
+        found = wait_for(
+            lambda: pids.exists() and len(pids.read_text().split()) == 2 and pids.read_text(),
+            30,
+            "no child",
+        ).split()
+        started = [int(p) for p in found]
+        assert all(alive(p) for p in started)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    wait_for(lambda: not any(alive(p) for p in started), 5, f"{started} outlived the worker")
