@@ -368,7 +368,9 @@ def test_a_live_worker_keeps_its_lease_past_lease_seconds_and_a_second_worker_sk
         assert doc["lease"]["heartbeat_at"] > first["lease"]["heartbeat_at"]
         assert vid not in ledger.retry_ids(db[VIDEOS], ledger.now_utc(), 5, LEASE)
         # A second worker meanwhile: skipped, naming the holder.
+        t0 = time.monotonic()
         line = Acquirer(cfg, db=db).run([vid]).videos[0]
+        print(f"\nrerun meeting a live lease: skipped in {time.monotonic() - t0:.2f} s")
         assert line.outcome == Outcome.SKIPPED
         assert line.holder == f"{HOST}:{w1.pid}"
         assert f"held by {HOST}:{w1.pid}" in line.error

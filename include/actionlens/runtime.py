@@ -233,7 +233,6 @@ class Heartbeat:
         self.stage = stage
         self.interval = stage.heartbeat_seconds
         self.held: set[str] = set()
-        self.lost: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -260,23 +259,24 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
+            # Under the lock: a video is never renewed after `drop` (its release) returned.
             with self._lock:
-                held = sorted(self.held)
-            for vid in held:
-                try:
-                    kept = self.stage.renew(vid)
-                except Exception as exc:  # noqa: BLE001 - retried next beat; the lease may run out
-                    log.warning("%s: [%s] lease not renewed: %s", self.stage.name, vid, exc)
-                    continue
-                if not kept:
-                    log.warning(
-                        "%s: [%s] lease lost to another worker: its result will not be recorded",
-                        self.stage.name,
-                        vid,
-                    )
-                    with self._lock:
-                        self.held.discard(vid)
-                        self.lost.add(vid)
+                for vid in sorted(self.held):
+                    self._renew(vid)
+
+    def _renew(self, vid: str) -> None:
+        try:
+            kept = self.stage.renew(vid)
+        except Exception as exc:  # noqa: BLE001 - retried next beat; the lease may run out
+            log.warning("%s: [%s] lease not renewed: %s", self.stage.name, vid, exc)
+            return
+        if not kept:
+            log.warning(
+                "%s: [%s] lease lost to another worker: its result will not be recorded",
+                self.stage.name,
+                vid,
+            )
+            self.held.discard(vid)
 
 
 class Runner:
