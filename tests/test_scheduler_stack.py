@@ -203,7 +203,7 @@ def stack(tmp_path_factory, ffmpeg):
         _wait_for(s.output, s.proc, "ready:", 300)
         s.timings["up"] = time.monotonic() - started
         s.token = httpx.post(
-            f"{s.api}/auth/token", json={"username": "admin", "password": "admin"}
+            f"{s.api}/auth/token", json={"username": "admin", "password": "admin"}, timeout=120
         ).json()["access_token"]
         deadline = time.monotonic() + 120
         while {d["dag_id"] for d in s.get("/api/v2/dags", limit=100)["dags"]} < set(DAGS):
@@ -211,13 +211,17 @@ def stack(tmp_path_factory, ffmpeg):
             time.sleep(1)
         for dag_id in DAGS:
             httpx.patch(
-                f"{s.api}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=s.auth
+                f"{s.api}/api/v2/dags/{dag_id}",
+                json={"is_paused": False},
+                headers=s.auth,
+                timeout=120,
             ).raise_for_status()
         triggered = time.monotonic()
         httpx.post(
             f"{s.api}/api/v2/dags/howto100m_acquire/dagRuns",
             json={"logical_date": None},
             headers=s.auth,
+            timeout=120,
         ).raise_for_status()
         quiet_since, deadline = None, time.monotonic() + 1200
         while True:
@@ -337,8 +341,14 @@ def _wait_page(browser, expression: str, until, seconds: float = 90):
         time.sleep(1)
 
 
-# Each TemporalDetections field the demo's settings publish (our stage 3 and two opinions).
-DETECTION_FIELDS = ["ours_summary_brief", "qwen3vl_summary_brief", "molmo2_summary_brief"]
+# Each TemporalDetections field the demo's settings publish (our stage 3 and two opinions'
+# per-node answers; the opinions' root answers are the notebook's flat string fields).
+DETECTION_FIELDS = [
+    "ours_summary_brief",
+    "qwen3vl_nodes_summary_brief",
+    "molmo2_nodes_summary_brief",
+]
+FLAT_FIELDS = ["qwen3vl_summary_brief", "molmo_summary_brief"]
 PAGE = """JSON.stringify({
     href: location.href,
     text: document.body.innerText,
@@ -354,7 +364,9 @@ def check_app(app: str, api: str, token: str, video_ids: list[str], chromium: st
     from test_dashboard_plugin import Chromium
 
     link = f"{api}/confidence/videos/{video_ids[0]}/fiftyone"
-    sample_url = httpx.get(link, headers={"Authorization": f"Bearer {token}"}).headers["location"]
+    sample_url = httpx.get(link, headers={"Authorization": f"Bearer {token}"}, timeout=120).headers[
+        "location"
+    ]
     assert sample_url.startswith(f"{app}/datasets/actionlens?id=")
     browser = Chromium(chromium, tmp)
     try:
@@ -385,13 +397,15 @@ def check_app(app: str, api: str, token: str, video_ids: list[str], chromium: st
         browser.close()
     assert "Error" not in grid["text"], grid["text"][-1500:]
     assert grid["tiles"] == len(video_ids), "one tile per video sample"
-    assert all(f in grid["text"] for f in DETECTION_FIELDS), "temporal detection fields"
+    assert all(f in grid["text"] for f in DETECTION_FIELDS + FLAT_FIELDS), "sample fields"
     assert "Error" not in modal["text"], modal["text"][-1500:]
     assert modal["href"] == sample_url, "the dashboard link lands on the video's sample"
     lines = modal["modal"].splitlines()
     assert lines[lines.index("video_id") - 1] == video_ids[0]
     for f in DETECTION_FIELDS:  # each field's detection count on this sample
         assert int(lines[lines.index(f) + 1]) > 0, f
+    for f in FLAT_FIELDS:  # the opinion's root answer, as text
+        assert lines[lines.index(f) + 1].strip(), f
     assert "/ 0:00.00" not in modal["modal"], "the video's duration is on the timeline"
 
 
