@@ -14,7 +14,7 @@ from actionlens.media import probe
 from actionlens.serve import StaticServer
 from actionlens.store.mongo import VIDEOS
 from actionlens.store.storage import LocalBucket, clip_key
-from actionlens.synthetic import Scene, make_source, render_clip
+from actionlens.testing.media import Scene, make_source, render_clip
 
 pytestmark = pytest.mark.integration
 

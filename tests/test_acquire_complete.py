@@ -19,7 +19,7 @@ from actionlens.media import decoded_duration, probe
 from actionlens.records import SourceRow
 from actionlens.store.mongo import VIDEOS
 from actionlens.store.storage import LocalBucket
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
 
 pytestmark = pytest.mark.integration
 

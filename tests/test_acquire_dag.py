@@ -7,7 +7,7 @@ import pytest
 
 from actionlens.serve import StaticServer
 from actionlens.store.mongo import VIDEOS, connect
-from actionlens.synthetic import make_source
+from actionlens.testing.media import make_source
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 

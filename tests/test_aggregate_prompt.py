@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actionlens.aggregate import prompt as P
-from actionlens.caption.fixtures import small_tree
+from actionlens.testing.trees import small_tree
 from actionlens.tree import build_tree
 
 GOLDEN = Path(__file__).parent / "golden" / "aggregate"

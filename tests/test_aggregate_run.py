@@ -9,11 +9,11 @@ import pytest
 
 from actionlens.aggregate import prompt as P
 from actionlens.aggregate import run as agg
-from actionlens.caption.fixtures import small_tree
 from actionlens.models import load_model
-from actionlens.models.loopback import LoopbackServer
 from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
+from actionlens.testing.loopback import LoopbackServer
+from actionlens.testing.trees import small_tree
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
@@ -204,7 +204,7 @@ def test_a_tree_without_captions_fails_that_video_only(settings, db):
 def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(
     settings, tree_db, tmp_path
 ):
-    from actionlens.models.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny import save_tiny_qwen3vl
 
     weights = save_tiny_qwen3vl(tmp_path / "tiny-qwen3-vl")
     settings.models.device = "cpu"
@@ -220,7 +220,7 @@ def test_tiny_qwen3vl_aggregator_keeps_its_raw_text_when_it_stays_invalid(
 
 def test_tiny_molmo2_through_transformers_auto_aggregates(settings, tree_db, tmp_path):
     """Molmo2 as the aggregator: `transformers-auto` is known without importing opinions."""
-    from actionlens.opinions.tiny import save_tiny_molmo2
+    from actionlens.testing.tiny_molmo2 import save_tiny_molmo2
 
     weights = save_tiny_molmo2(tmp_path / "tiny-molmo2")
     settings.models.device = "cpu"

@@ -93,9 +93,9 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
     import duckdb
 
     from actionlens.reference.action100m import import_files
-    from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
     from actionlens.settings import get_settings
     from actionlens.store.mongo import connect
+    from actionlens.testing.action100m import add_opinions, make_record, write_parquet
 
     settings = Settings(
         home=tmp_path / "home",

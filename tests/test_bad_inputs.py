@@ -269,18 +269,18 @@ def test_an_oversized_transcript_is_kept_whole_in_the_bucket_and_the_night_goes_
 def test_action100m_columns_of_the_wrong_type_name_file_video_and_node(
     settings, db, tmp_path, monkeypatch
 ):
-    from actionlens.reference import synthetic
     from actionlens.reference.action100m import import_files
-    from actionlens.reference.synthetic import make_record, write_parquet
+    from actionlens.testing import action100m
+    from actionlens.testing.action100m import make_record, write_parquet
 
     good = make_record("goodvideo01", duration=20.0)
     bad = make_record("badvideo001", duration=20.0)
     bad["nodes"][0]["start"] = "zero"
     # A file whose node `start` column is text, not FLOAT.
     monkeypatch.setitem(
-        synthetic.COLUMNS,
+        action100m.COLUMNS,
         "nodes",
-        synthetic.COLUMNS["nodes"].replace('"start" FLOAT', '"start" VARCHAR'),
+        action100m.COLUMNS["nodes"].replace('"start" FLOAT', '"start" VARCHAR'),
     )
     path = write_parquet([good, bad], tmp_path / "a100m.parquet")
     report = import_files(settings, [str(path)]).as_dict()
@@ -298,7 +298,7 @@ def test_importing_a_node_id_another_video_uses_reports_it_and_moves_nothing(
     settings, db, tmp_path
 ):
     from actionlens.reference.action100m import check_tree, import_files
-    from actionlens.reference.synthetic import make_record, write_parquet
+    from actionlens.testing.action100m import make_record, write_parquet
 
     first = make_record("firstvideo1", duration=20.0)
     import_files(settings, [str(write_parquet([first], tmp_path / "one.parquet"))])
@@ -439,7 +439,7 @@ def test_a_trickling_source_fails_its_video_at_the_deadline_and_the_batch_goes_o
     settings, db, tmp_path, ffmpeg
 ):
     from actionlens.acquire.run import Acquirer
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
 
     slow, good = "slowsource1", "goodsource1"
     videos = tmp_path / "videos"
@@ -483,7 +483,7 @@ def test_mongod_down_mid_batch_names_the_server_records_the_rest_and_prints_a_re
     from actionlens.settings import get_settings
     from actionlens.store.embedded import EmbeddedMongo
     from actionlens.store.mongo import connect
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
 
     clip = render_clip(tmp_path / "c.mp4", [Scene(1.0, (20, 200, 20))], ffmpeg=ffmpeg)
     server = EmbeddedMongo(tmp_path / "mongo")

@@ -14,7 +14,7 @@ def test_local_run_captions_and_annotates_the_new_trees(
     from airflow.dag_processing.dagbag import DagBag
 
     from actionlens.store.mongo import NODES, VIDEOS
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
 
     settings, db = dag_env()
     vid = "dagcapt0001"

@@ -7,7 +7,7 @@ import pytest
 
 from actionlens.caption.run import frame_requests, node_frames
 from actionlens.media.frames import FrameRequest, decode_at, middle_time, segment_times
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
 from actionlens.tree import build_tree
 
 RED, GREEN, BLUE = (200, 40, 40), (40, 160, 60), (40, 70, 200)
@@ -88,8 +88,8 @@ def test_a_late_first_frame_seeks_and_still_gets_the_right_frames(clip):
 
 
 def test_passes_bound_the_frames_held_and_keep_every_node_once():
-    from actionlens.caption.fixtures import tree_docs
     from actionlens.media.frames import frame_passes
+    from actionlens.testing.trees import tree_docs
 
     tree = build_tree("vid", "s", tree_docs("vid", 90.0))
     nodes = list(tree.depth_first())

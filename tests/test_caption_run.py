@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from actionlens.caption import run as caption_run
-from actionlens.caption.fixtures import small_tree
 from actionlens.models import load_model, source_key
-from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.loopback import LoopbackServer, count_images
+from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.trees import small_tree
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 
@@ -88,7 +88,7 @@ def test_a_video_without_a_tree_fails_alone(settings, stored):
 
 
 def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tmp_path):
-    from actionlens.models.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny import save_tiny_qwen3vl
 
     weights = save_tiny_qwen3vl(tmp_path / "tiny-qwen3-vl")
     settings.models.device = "cpu"
@@ -108,7 +108,7 @@ def test_tiny_qwen3vl_captions_the_tree_from_decoded_frames(settings, stored, tm
 
 def test_tiny_molmo2_through_transformers_auto_captions_the_tree(settings, stored, tmp_path):
     """Molmo2 as the captioner: `transformers-auto` is known without importing opinions."""
-    from actionlens.opinions.tiny import save_tiny_molmo2
+    from actionlens.testing.tiny_molmo2 import save_tiny_molmo2
 
     weights = save_tiny_molmo2(tmp_path / "tiny-molmo2")
     settings.models.device = "cpu"

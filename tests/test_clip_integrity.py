@@ -11,7 +11,7 @@ from actionlens.runtime import Outcome, Result, VideoStage
 from actionlens.segment.run import Segmenter
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.store.storage import clip_key, open_bucket
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 
 from actionlens.agreement.score import score_videos
 from actionlens.reference.action100m import import_files
-from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import Settings
+from actionlens.testing.action100m import add_opinions, make_record, write_parquet
 from actionlens.warehouse.dbt import run_dbt
 from actionlens.warehouse.load import load_neighbours, load_videos
 from test_agreement_scores import fake_embedder

@@ -18,7 +18,7 @@ from actionlens.opinions.baseline import (
 )
 from actionlens.reference.action100m import check_tree, read_rows
 from actionlens.settings import ModelSpec
-from actionlens.synthetic import make_source
+from actionlens.testing.media import make_source
 from test_dbt_build import workshop_tags
 
 WORKSHOP_TAGS = {

@@ -25,8 +25,8 @@ from actionlens.publish.dataset import (
     workshop_values,
 )
 from actionlens.reference.action100m import import_files
-from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import Settings, environment_for
+from actionlens.testing.action100m import add_opinions, make_record, write_parquet
 from actionlens.warehouse.query import query
 from test_agreement_scores import fake_embedder
 

@@ -10,7 +10,7 @@ from actionlens.settings import LensSpec, Settings
 
 
 def test_molmo2_lens_mean_pools_to_unit_vectors_of_the_hidden_size(tmp_path):
-    from actionlens.opinions.tiny import save_tiny_molmo2
+    from actionlens.testing.tiny_molmo2 import save_tiny_molmo2
 
     path = save_tiny_molmo2(tmp_path / "tiny-molmo2")
     settings = Settings()

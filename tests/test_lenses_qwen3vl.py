@@ -13,7 +13,7 @@ from actionlens.settings import LensSpec, Settings
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from actionlens.models.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny import save_tiny_qwen3vl
 
     return save_tiny_qwen3vl(tmp_path_factory.mktemp("weights") / "tiny-qwen3-vl-embedding")
 
@@ -83,7 +83,7 @@ def test_category_lens_stores_a_text_video_zero_shot_label(settings, db, ffmpeg,
     from actionlens.lenses.run import LENSES, LensRunner
     from actionlens.store.mongo import VIDEOS
     from actionlens.store.storage import open_bucket
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
 
     vid = "qwenCat0001"
     clip = render_clip(

@@ -10,7 +10,7 @@ from actionlens.lenses import run as lens_run
 from actionlens.lenses.neighbours import NEIGHBOURS, OVERLAP, compute_neighbours
 from actionlens.store.mongo import VIDEOS
 from actionlens.store.storage import open_bucket, sha256_file
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
 
 pytestmark = pytest.mark.integration  # mongod and a bucket folder
 

@@ -130,7 +130,7 @@ def test_cli_prints_titles_scores_and_links(settings, db, transcript_index):
 
 @pytest.fixture(scope="module")
 def tiny_qwen(tmp_path_factory):
-    from actionlens.models.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny import save_tiny_qwen3vl
 
     return save_tiny_qwen3vl(tmp_path_factory.mktemp("weights") / "tiny-qwen3-vl-embedding")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from actionlens.models import ChatRequest, Image, Video, load_model, user
-from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.settings import ModelSettings, ModelSpec
+from actionlens.testing.loopback import LoopbackServer, count_images
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
 

@@ -12,7 +12,7 @@ from actionlens.settings import ModelSettings, ModelSpec
 
 @pytest.fixture(scope="module")
 def tiny_qwen(tmp_path_factory):
-    from actionlens.models.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny import save_tiny_qwen3vl
 
     path = save_tiny_qwen3vl(tmp_path_factory.mktemp("weights") / "tiny-qwen3-vl")
     spec = ModelSpec(backend="transformers", model_id="tiny-qwen3-vl", weights=str(path))

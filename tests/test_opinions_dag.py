@@ -73,9 +73,9 @@ def test_ids_come_from_events_else_the_param():
 def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
     tmp_path, ffmpeg, airflow_db, load_dag, dag_env, store_clip
 ):
-    from actionlens.caption.fixtures import small_tree
     from actionlens.store.mongo import NODES
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
+    from actionlens.testing.trees import small_tree
 
     settings, db = dag_env()
     ids = ["dagOpin0001", "dagOpin0002"]

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from actionlens.caption.fixtures import small_tree
-from actionlens.models.loopback import LoopbackServer, count_images
 from actionlens.opinions import prompt as P
 from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
 from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.loopback import LoopbackServer, count_images
+from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.trees import small_tree
 from actionlens.tree import annotated_video_ids
 
 pytestmark = pytest.mark.integration  # mongod, a bucket folder and HTTP on loopback

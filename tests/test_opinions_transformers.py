@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from actionlens.caption.fixtures import small_tree
 from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.store.storage import open_bucket
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.trees import small_tree
 
 pytestmark = pytest.mark.integration  # mongod and a bucket folder
 
@@ -20,8 +20,8 @@ VID = "tinyVLM0001"
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    from actionlens.models.tiny import save_tiny_qwen3vl
-    from actionlens.opinions.tiny import save_tiny_molmo2
+    from actionlens.testing.tiny import save_tiny_qwen3vl
+    from actionlens.testing.tiny_molmo2 import save_tiny_molmo2
 
     root = tmp_path_factory.mktemp("weights")
     return {

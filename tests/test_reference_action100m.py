@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from actionlens.reference.action100m import check_tree, import_files, transcript_segments
-from actionlens.reference.synthetic import make_record, write_parquet
+from actionlens.testing.action100m import make_record, write_parquet
 
 GOOD = ["aaaaaaaaaaa", "bbbbbbbbbbb"]
 

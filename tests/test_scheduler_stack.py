@@ -20,7 +20,7 @@ import pytest
 from actionlens.demo import demo_settings
 from actionlens.devstack import write_home_settings
 from actionlens.store.embedded import free_port
-from actionlens.synthetic import make_source
+from actionlens.testing.media import make_source
 
 
 def _has_warehouse_pool() -> bool:

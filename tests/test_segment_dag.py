@@ -68,7 +68,7 @@ def test_local_run_segments_the_stored_backlog(tmp_path, ffmpeg, airflow_db, dag
     from airflow.dag_processing.dagbag import DagBag
 
     from actionlens.store.mongo import NODES, VIDEOS
-    from actionlens.synthetic import Scene, render_clip
+    from actionlens.testing.media import Scene, render_clip
 
     settings, db = dag_env(ACTIONLENS_SEGMENT__BATCH_VIDEOS="1")
     ids = ["dagclip0001", "dagclip0002"]

@@ -16,7 +16,7 @@ from actionlens.segment.decode import (
     SampledFrames,
     decode_sampled,
 )
-from actionlens.synthetic import Scene, audio_only_clip, render_clip
+from actionlens.testing.media import Scene, audio_only_clip, render_clip
 
 SIZE = FrameSize(40, 32)
 RED, GREEN = (200, 40, 40), (40, 160, 60)

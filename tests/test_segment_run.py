@@ -17,7 +17,7 @@ from actionlens.segment.run import Segmenter, plan_batches
 from actionlens.settings import environment_for
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.store.storage import clip_key, open_bucket, sha256_file
-from actionlens.synthetic import Scene, audio_only_clip, render_clip
+from actionlens.testing.media import Scene, audio_only_clip, render_clip
 
 pytestmark = pytest.mark.integration
 

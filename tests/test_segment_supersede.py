@@ -13,10 +13,10 @@ import pytest
 from actionlens.agreement.score import score_videos
 from actionlens.reference.action100m import SEGMENTER as REFERENCE
 from actionlens.reference.action100m import import_files
-from actionlens.reference.synthetic import annotation, make_record, opinion, write_parquet
 from actionlens.segment.run import Segmenter
 from actionlens.store.mongo import NODES, SCORES, VIDEOS
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.action100m import annotation, make_record, opinion, write_parquet
+from actionlens.testing.media import Scene, render_clip
 from actionlens.tree import CURRENT
 from actionlens.warehouse.dbt import run_dbt
 from actionlens.warehouse.load import load_videos

@@ -8,7 +8,7 @@ import pytest
 
 from actionlens.agreement.score import score_videos
 from actionlens.reference.action100m import import_files
-from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
+from actionlens.testing.action100m import add_opinions, make_record, write_parquet
 from actionlens.warehouse.backends import open_warehouse
 from actionlens.warehouse.load import load_videos
 from test_agreement_scores import fake_embedder

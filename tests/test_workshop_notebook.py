@@ -15,8 +15,8 @@ import pytest
 from actionlens.agreement.score import FIELDS, make_embedder, score_videos
 from actionlens.models.text import default_model_path
 from actionlens.reference.action100m import import_files
-from actionlens.reference.synthetic import add_opinions, make_record, write_parquet
 from actionlens.settings import environment_for
+from actionlens.testing.action100m import add_opinions, make_record, write_parquet
 from actionlens.warehouse.dbt import run_dbt
 from actionlens.warehouse.load import load_videos
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actionlens.models.tiny import char_tokenizer, save_checkpoint
+from actionlens.testing.tiny import char_tokenizer, save_checkpoint
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
