@@ -297,7 +297,7 @@ def test_each_warehouse_setting_selects_a_profile_target_with_its_connection():
 
     from actionlens.warehouse.dbt import dbt_env
 
-    text = (Path(__file__).resolve().parents[1] / "dbt" / "profiles.yml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "dbt" / "profiles.yml").read_text()
     outputs = yaml.safe_load(text)["actionlens"]["outputs"]
     assert {"duckdb", "postgres", "bigquery"} <= set(outputs)
     assert outputs["bigquery"]["type"] == "bigquery" and outputs["bigquery"]["method"] == "oauth"

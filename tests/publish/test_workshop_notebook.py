@@ -1,4 +1,4 @@
-"""The workshop notebook's cells (sections 3–5, tests/workshop_notebook.py) run unchanged on
+"""The workshop notebook's cells (sections 3–5, tests/publish/workshop_notebook.py) run unchanged on
 the dataset we publish and give the platform's root scores and tags."""
 
 from __future__ import annotations

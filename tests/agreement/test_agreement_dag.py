@@ -10,7 +10,7 @@ import pytest
 from actionlens.agreement.plan import batch_arguments, ids_from_events
 from actionlens.settings import Settings, environment_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dag():

@@ -121,7 +121,7 @@ def test_every_heavy_step_of_every_dag_creates_a_valid_kubernetes_pod(fake_kuber
 
     import kubernetes_validate
 
-    dags = Path(__file__).resolve().parents[1] / "dags"
+    dags = Path(__file__).resolve().parents[2] / "dags"
     env = {
         **os.environ,
         "ACTIONLENS_RUNNER": "kubernetes",

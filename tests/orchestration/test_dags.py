@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (REPO / "dags").glob("*.py") if not p.name.startswith("_"))
 HEAVY = ["torch", "transformers", "fiftyone", "pymongo", "yt_dlp", "av", "pandas", "cv2", "duckdb"]
 FAKE_K8S = json.dumps({"conn_type": "kubernetes", "extra": {"in_cluster": False}})

@@ -24,7 +24,7 @@ from actionlens.settings import CPU_IMAGE, GPU_IMAGE, Settings
 from actionlens.telemetry import TELEMETRY_OFF
 from test_compose import _is_setting
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 DOCKERFILES = {
     "airflow": DEPLOY / "docker" / "airflow.Dockerfile",

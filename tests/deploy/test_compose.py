@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from actionlens.settings import CPU_IMAGE, Settings
 from actionlens.telemetry import TELEMETRY_OFF
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = [
     "airflow-init",
     "airflow-apiserver",
