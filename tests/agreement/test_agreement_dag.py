@@ -103,7 +103,7 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         mongo_db=f"t_{uuid.uuid4().hex[:12]}",
         bucket=str(tmp_path / "bucket"),
         duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        agreement={"fiftyone_dataset": f"t_{uuid.uuid4().hex[:10]}"},
+        fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"},
     )
     ids = ["dagvideo001", "dagvideo002"]
     records = [make_record(v, duration=20.0) for v in ids]
@@ -121,9 +121,7 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
         for task in dag.tasks:
             task.retries = 0  # a failure fails the test now, not after a retry delay
         run = dag.test()
-        published = db.client["fiftyone"]["datasets"].find_one(
-            {"name": settings.agreement.fiftyone_dataset}
-        )
+        published = db.client["fiftyone"]["datasets"].find_one({"name": settings.fiftyone.dataset})
         brain = run.get_task_instance("brain_fiftyone", map_index=0)
     finally:
         get_settings.cache_clear()
@@ -158,5 +156,5 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
     data = gather(settings)
     assert data["n_videos"] == len(ids) and data["freshness"]["source"] == "snapshot"
     assert fiftyone_sample_url(settings, ids[0]).startswith(
-        f"{settings.agreement.fiftyone_app_url}/datasets/"
+        f"{settings.fiftyone.app_url}/datasets/"
     )

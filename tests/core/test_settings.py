@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -75,3 +77,77 @@ def test_workshop_sources_must_be_distinct_opinion_sources():
         "molmo_source": "qwen3vl",
         "workshop_field": "summary_detailed",
     }
+
+
+def test_moved_settings_keep_their_old_names(tmp_path, monkeypatch):
+    """FiftyOne, dashboard and warehouse schema settings left `agreement` for sections of
+    their own; the old names (README's table) still work in each source, and the order of
+    sources still decides: an old-named variable beats the file's new name."""
+    path = tmp_path / "actionlens.yaml"
+    path.write_text(
+        "agreement:\n  fiftyone_dataset: from-file\n  raw_schema: raw_file\n"
+        "dashboard:\n  url: http://file/confidence/\n"
+    )
+    monkeypatch.setenv("ACTIONLENS_CONFIG", str(path))
+    monkeypatch.setenv("ACTIONLENS_AGREEMENT__FIFTYONE_APP_URL", "http://env:5151")
+    monkeypatch.setenv("ACTIONLENS_AGREEMENT__DASHBOARD_URL", "http://env/confidence/")
+    s = Settings()
+    assert s.fiftyone.dataset == "from-file" and s.warehouse_schemas.raw == "raw_file"
+    assert s.fiftyone.app_url == "http://env:5151"
+    assert s.dashboard.url == "http://env/confidence/"
+    assert not hasattr(s.agreement, "fiftyone_dataset")
+    made = Settings(agreement={"fiftyone_dataset": "by-argument", "videos_per_batch": 3})
+    assert made.fiftyone.dataset == "by-argument" and made.agreement.videos_per_batch == 3
+    from actionlens.settings import environment_for
+
+    for name in [n for n in os.environ if n.startswith("ACTIONLENS_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment_for(s).items():
+        monkeypatch.setenv(name, value)
+    again = Settings()
+    assert (again.fiftyone, again.dashboard, again.warehouse_schemas) == (
+        s.fiftyone,
+        s.dashboard,
+        s.warehouse_schemas,
+    )
+
+
+def test_one_source_giving_a_setting_both_names_is_refused():
+    with pytest.raises(ValueError, match=r"agreement.raw_schema .* warehouse_schemas.raw"):
+        Settings(agreement={"raw_schema": "a"}, warehouse_schemas={"raw": "b"})
+    same = Settings(agreement={"raw_schema": "a"}, warehouse_schemas={"raw": "a"})
+    assert same.warehouse_schemas.raw == "a"
+
+
+def test_marts_schema_is_one_setting_dbt_and_the_readers_follow(tmp_path):
+    from actionlens.warehouse.dbt import dbt_env, dbt_vars
+
+    s = Settings(warehouse_schemas={"raw": "r1", "marts": "m1"})
+    assert dbt_env(s)["DBT_SCHEMA"] == "m1" and dbt_vars(s)["raw_schema"] == "r1"
+    assert dbt_env(Settings())["DBT_SCHEMA"] == Settings().warehouse_schemas.marts
+    with pytest.raises(ValidationError, match="warehouse_schemas.raw and warehouse_schemas.marts"):
+        Settings(warehouse_schemas={"marts": "raw"})
+
+
+def test_the_marts_schema_literal_is_written_once():
+    """The marts schema's name is the setting's default and nowhere else in the product
+    (package, DAGs, plugins, dbt project): everything else reads the setting."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    default = Settings().warehouse_schemas.marts
+    found = []
+    for folder, patterns in (
+        ("include", ("*.py",)),
+        ("dags", ("*.py",)),
+        ("plugins", ("*.py",)),
+        ("dbt", ("*.yml", "*.sql")),
+    ):
+        for pattern in patterns:
+            for path in (repo / folder).rglob(pattern):
+                if {"target", "logs", "dbt_packages"} & set(path.relative_to(repo).parts):
+                    continue
+                for no, line in enumerate(path.read_text().splitlines(), 1):
+                    if default in line:
+                        found.append(f"{path.relative_to(repo)}:{no}")
+    assert len(found) == 1 and found[0].startswith("include/actionlens/settings.py"), found

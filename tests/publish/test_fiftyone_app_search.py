@@ -25,7 +25,7 @@ from actionlens.settings import get_settings
 s = get_settings()
 fo = _fiftyone(s)
 rows = json.loads(sys.argv[1])
-ds = fo.Dataset(s.agreement.fiftyone_dataset, persistent=True)
+ds = fo.Dataset(s.fiftyone.dataset, persistent=True)
 ds.add_samples([fo.Sample(filepath=f"/clips/{v}.mp4", video_id=v, title=t) for v, t in rows],
                progress=False)
 print(json.dumps({"samples": len(ds)}))
@@ -36,8 +36,8 @@ from actionlens.publish.dataset import _fiftyone
 from actionlens.settings import get_settings
 s = get_settings()
 fo = _fiftyone(s)
-if fo.dataset_exists(s.agreement.fiftyone_dataset):
-    fo.load_dataset(s.agreement.fiftyone_dataset).delete()
+if fo.dataset_exists(s.fiftyone.dataset):
+    fo.load_dataset(s.fiftyone.dataset).delete()
 """
 
 
@@ -55,8 +55,8 @@ def app(settings, db, transcript_index, tmp_path):  # noqa: F811
     """A FiftyOne App server on a free port showing a dataset of the indexed videos."""
     cfg = settings.model_copy(
         update={
-            "agreement": settings.agreement.model_copy(
-                update={"fiftyone_dataset": f"t_app_{uuid.uuid4().hex[:10]}"}
+            "fiftyone": settings.fiftyone.model_copy(
+                update={"dataset": f"t_app_{uuid.uuid4().hex[:10]}"}
             )
         }
     )
@@ -119,7 +119,7 @@ def test_search_operator_runs_from_the_app_page_in_chromium(app, tmp_path):
         pytest.fail(
             "Debian's chromium is not installed: run `make test` or apt-get install chromium"
         )
-    name = cfg.agreement.fiftyone_dataset
+    name = cfg.fiftyone.dataset
     chrome = Chromium(binary, tmp_path / "chromium")
     try:
         chrome.call("Page.enable")

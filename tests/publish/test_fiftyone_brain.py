@@ -107,7 +107,7 @@ for step in sys.argv[1:]:
         reports.append(run_brain(s))
         continue
     ids = json.loads(step)
-    name = s.agreement.fiftyone_dataset
+    name = s.fiftyone.dataset
     ds = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
     # What publish does to a batch: its videos' samples are replaced (new sample ids).
     ds.delete_samples(ds.match(F("video_id").is_in(ids)))
@@ -123,7 +123,7 @@ from actionlens.publish.dataset import _fiftyone
 from actionlens.settings import get_settings
 s = get_settings()
 fo = _fiftyone(s)
-ds = fo.load_dataset(s.agreement.fiftyone_dataset)
+ds = fo.load_dataset(s.fiftyone.dataset)
 runs = {}
 for key in ds.list_brain_runs():
     info = ds.get_brain_info(key)
@@ -180,7 +180,7 @@ def _own_dataset(settings, home):
     return settings.model_copy(
         update={
             "home": home,
-            "agreement": settings.agreement.model_copy(update={"fiftyone_dataset": name}),
+            "fiftyone": settings.fiftyone.model_copy(update={"dataset": name}),
         }
     )
 

@@ -213,7 +213,7 @@ from actionlens.store.mongo import mongo_uri
 s = get_settings()
 os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
 import fiftyone as fo
-ds = fo.Dataset(s.agreement.fiftyone_dataset, persistent=True)
+ds = fo.Dataset(s.fiftyone.dataset, persistent=True)
 ds.add_sample(fo.Sample(filepath="/nowhere/old.mp4", video_id="oldoldold01",
     qwen3vl_summary_brief=fo.TemporalDetections(detections=[fo.TemporalDetection(label="x", support=[1, 2])])))
 ds.delete_samples(ds)  # the field stays in the schema
@@ -227,7 +227,7 @@ from actionlens.store.mongo import mongo_uri
 s = get_settings()
 os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri(s)
 import fiftyone as fo
-ds = fo.load_dataset(s.agreement.fiftyone_dataset)
+ds = fo.load_dataset(s.fiftyone.dataset)
 out = {}
 ids = {}
 for sample in ds:
@@ -259,8 +259,8 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
 
     cfg = settings.model_copy(
         update={
-            "agreement": settings.agreement.model_copy(
-                update={"fiftyone_dataset": f"t_{uuid.uuid4().hex[:10]}"}
+            "fiftyone": settings.fiftyone.model_copy(
+                update={"dataset": f"t_{uuid.uuid4().hex[:10]}"}
             )
         }
     )
@@ -299,11 +299,11 @@ def test_publish_writes_one_sample_per_video_and_reruns_replace(settings, db, tm
     # The warehouse names each video's current sample: republishing IDS[0] gave it a new
     # sample (and a new link), IDS[1]'s link is untouched, and nothing is duplicated.
     links = _links(cfg)
-    assert links == {v: (cfg.agreement.fiftyone_dataset, seen["sample_ids"][v]) for v in IDS}
+    assert links == {v: (cfg.fiftyone.dataset, seen["sample_ids"][v]) for v in IDS}
     assert links[IDS[0]] != links_first[IDS[0]] and links[IDS[1]] == links_first[IDS[1]]
-    app = cfg.agreement.fiftyone_app_url
+    app = cfg.fiftyone.app_url
     assert fiftyone_sample_url(cfg, IDS[1]) == (
-        f"{app}/datasets/{cfg.agreement.fiftyone_dataset}?id={seen['sample_ids'][IDS[1]]}"
+        f"{app}/datasets/{cfg.fiftyone.dataset}?id={seen['sample_ids'][IDS[1]]}"
     )
     v0 = seen["videos"][IDS[0]]
     assert v0["tags"] == ["qwen_agrees", "qwen_only"] and v0["confidence"] == 0.8

@@ -96,7 +96,7 @@ def published(mongod, tmp_path_factory):
         mongo_db=f"t_{uuid.uuid4().hex[:12]}",
         bucket=str(tmp / "bucket"),
         duckdb_path=str(tmp / "warehouse.duckdb"),
-        agreement={"fiftyone_dataset": f"t_{uuid.uuid4().hex[:10]}"},
+        fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"},
     )
     records = [make_record(v, duration=30.0, na_share=0.0) for v in IDS]
     import_files(settings, [str(write_parquet(records, tmp / "a.parquet"))])

@@ -35,7 +35,7 @@ import fiftyone as fo  # noqa: E402
 import Levenshtein  # noqa: E402
 
 MODEL_NAME = sys.argv[1]
-published = fo.load_dataset(settings.agreement.fiftyone_dataset)
+published = fo.load_dataset(settings.fiftyone.dataset)
 # A copy whose tags are cleared first: the notebook's tags are its own.
 dataset = published.clone(f"{published.name}-notebook")
 dataset.untag_samples(dataset.distinct("tags"))

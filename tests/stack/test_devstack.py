@@ -24,13 +24,13 @@ def test_home_settings_file_is_read_by_settings_and_keeps_edits(tmp_path, monkey
     # A person's edit survives the demo writing its defaults again; a forced value wins.
     devstack.write_home_settings(home, {"agreement": {"videos_per_batch": 7}})
     devstack.write_home_settings(
-        home, {"agreement": {"videos_per_batch": 1, "fiftyone_dataset": "x"}}, overwrite=False
+        home, {"agreement": {"videos_per_batch": 1}, "fiftyone": {"dataset": "x"}}, overwrite=False
     )
     monkeypatch.setenv("ACTIONLENS_CONFIG", str(path))
     settings = Settings()
     assert settings.agreement.reference_source == "ours"
     assert settings.agreement.videos_per_batch == 7
-    assert settings.agreement.fiftyone_dataset == "x"
+    assert settings.fiftyone.dataset == "x"
 
 
 @pytest.mark.parametrize(

@@ -128,11 +128,9 @@ def start_stack(root: Path, ffmpeg: str) -> Stack:
         "batch_size": 1,
         "url_template": f"http://127.0.0.1:{source_port}/{{video_id}}.mp4",
     }
-    settings["agreement"] |= {
-        "videos_per_batch": 1,
-        "dashboard_url": f"http://127.0.0.1:{api_port}/confidence/",
-        "fiftyone_app_url": f"http://127.0.0.1:{app_port}",
-    }
+    settings["agreement"] |= {"videos_per_batch": 1}
+    settings["fiftyone"] = {"app_url": f"http://127.0.0.1:{app_port}"}
+    settings["dashboard"] = {"url": f"http://127.0.0.1:{api_port}/confidence/"}
     settings |= {
         "segment": {"batch_videos": 1},
         "models": {"batch_videos": 1},

@@ -98,11 +98,11 @@ def postgres_build(mongod, tmp_path_factory):
         mongo_db=f"t_{uuid.uuid4().hex[:12]}",
         warehouse="postgres",
         postgres_dsn=PG_DSN,
-        agreement={"raw_schema": f"{schema}_raw"},
+        warehouse_schemas={"raw": f"{schema}_raw", "marts": schema},
     )
     try:
         n_scores = _prepare(settings, tmp)
-        done = run_dbt(settings, ["build"], schema=schema, target_path=tmp / "target")
+        done = run_dbt(settings, ["build"], target_path=tmp / "target")
         yield settings, schema, n_scores, done.stdout
     finally:
         con = psycopg2.connect(PG_DSN)

@@ -151,7 +151,7 @@ def pg_settings(scored):
         update={
             "warehouse": "postgres",
             "postgres_dsn": dsn,
-            "agreement": scored.agreement.model_copy(update={"raw_schema": schema}),
+            "warehouse_schemas": scored.warehouse_schemas.model_copy(update={"raw": schema}),
         }
     )
     yield cfg
@@ -175,7 +175,7 @@ def test_postgres_load_is_idempotent(pg_settings, db):
     load_videos(pg_settings)
     record_samples(pg_settings, "ds", IDS, {IDS[0]: "s0b"})
     con = psycopg2.connect(pg_settings.postgres_dsn)
-    schema = pg_settings.agreement.raw_schema
+    schema = pg_settings.warehouse_schemas.raw
     with con, con.cursor() as cur:
         cur.execute(f'select count(*) from "{schema}".raw_node_scores')
         scores = cur.fetchone()[0]
