@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from actionlens.segment.run import ids_from_events
+from actionlens.orchestration.plan import ids_from_events
 from actionlens.settings import Settings
 
 DAG_FILE = "dags/tree_of_captions.py"
@@ -27,7 +27,13 @@ def test_dag_runs_on_stored_clips_and_maps_segment_over_batches(load_dag):
 def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    dag = load_dag(DAG_FILE, "tree_of_captions", ACTIONLENS_RUNNER="kubernetes")
+    # V-JEPA 2 declares needs_gpu: the segment pod is a GPU pod.
+    dag = load_dag(
+        DAG_FILE,
+        "tree_of_captions",
+        ACTIONLENS_RUNNER="kubernetes",
+        ACTIONLENS_SEGMENT__BACKEND="vjepa2",
+    )
     mapped = dag.get_task("segment")
     assert mapped.operator_class is KubernetesPodOperator
     # One mapped instance, as the scheduler would expand it for a batch.
@@ -46,6 +52,23 @@ def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
     assert container.command[-1] == "segment"
     assert container.args == ["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"]
     assert op.on_finish_action.value == "delete_succeeded_pod"
+
+
+def test_segment_with_the_pixels_baseline_runs_in_a_cpu_pod(load_dag, fake_kubernetes_conn):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    dag = load_dag(
+        DAG_FILE,
+        "tree_of_captions",
+        ACTIONLENS_RUNNER="kubernetes",
+        ACTIONLENS_SEGMENT__BACKEND="pixels",
+    )
+    mapped = dag.get_task("segment")
+    op = KubernetesPodOperator(task_id="segment", arguments=[], **mapped.partial_kwargs)
+    pod = op.build_pod_request_obj()
+    pods = Settings().pods
+    assert not (pod.spec.containers[0].resources.limits or {}).get(pods.gpu_resource)
+    assert pod.spec.containers[0].image == pods.cpu_image
 
 
 def test_ids_come_from_the_triggering_events_extra():
