@@ -6,10 +6,10 @@ Runs whenever `howto100m_acquire` announces new clips (`actionlens_stored_clips`
 1. **plan_segment** takes the ids carried by the triggering asset events, plus stored
    videos that still have no segment tree (or a retryable failure), and cuts them into
    batches (`segment.batch_videos` each).
-2. **segment** (mapped over batches; a GPU pod in `kubernetes` mode, a subprocess in
-   `local` mode) decodes every 4th frame, embeds the frames (`segment.backend`: V-JEPA 2,
-   or the `pixels` CPU baseline), clusters them with chain-constrained Ward linkage and
-   writes the Action100M tree to MongoDB `nodes`.
+2. **segment** (mapped over batches; a pod in `kubernetes` mode, a GPU pod with V-JEPA 2;
+   a subprocess in `local` mode) decodes every 4th frame, embeds the frames
+   (`segment.backend`: V-JEPA 2, or the `pixels` CPU baseline), clusters them with
+   chain-constrained Ward linkage and writes the Action100M tree to MongoDB `nodes`.
 3. **segmented** gathers the ids that now have a tree, for the caption steps.
 4. **caption** (mapped over batches of `models.batch_videos`; a GPU pod when the
    captioner runs in-process) captions every node: 32 frames at 320x320 per node, the
