@@ -69,10 +69,12 @@ def agreement():
     @task
     def plan(triggering_asset_events=None) -> list[list[str]]:
         """Announced ids in batches; one empty argument list (all videos) without events."""
-        from actionlens.agreement.plan import batch_arguments
+        from actionlens.orchestration.plan import batch_arguments, ids_from_events
         from actionlens.settings import get_settings
 
-        return batch_arguments(get_settings(), triggering_asset_events)
+        ids = ids_from_events(triggering_asset_events or {})
+        size = get_settings().agreement.videos_per_batch
+        return batch_arguments(ids, size, all_when_empty=True)
 
     batches = plan()
     score = heavy_step("score-agreement", task_id="score").expand(arguments=batches)

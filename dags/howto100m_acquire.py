@@ -18,7 +18,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from actionlens.orchestration.assets import STORED_CLIPS
+from actionlens.orchestration.assets import STORED_CLIPS, announce
 from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
 from actionlens.orchestration.runner import heavy_step
 
@@ -41,28 +41,17 @@ def howto100m_acquire():
     def plan(params=None) -> list[list[str]]:
         """Select and register tonight's ids; one argument list per batch."""
         from actionlens.acquire.run import plan as plan_night
-        from actionlens.records import videos_argument
+        from actionlens.orchestration.plan import batch_arguments
         from actionlens.settings import get_settings
 
-        night = plan_night(get_settings(), budget=(params or {}).get("budget"))
-        return [[videos_argument(batch)] for batch in night.batches]
+        s = get_settings()
+        night = plan_night(s, budget=(params or {}).get("budget"))
+        return batch_arguments([v for b in night.batches for v in b], s.acquire.batch_size)
 
-    reports = heavy_step("acquire", task_id="acquire").expand(arguments=plan())
-
-    @task(outlets=[STORED_CLIPS], trigger_rule="all_done")
-    def publish(reports, *, outlet_events=None) -> dict:
-        """Announce the clips stored tonight (skipped when there are none)."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from actionlens.runtime import merge_reports
-
-        summary = merge_reports(list(reports or []), "stored")
-        if not summary["stored"]:
-            raise AirflowSkipException(f"no new clips tonight: {summary['counts']}")
-        outlet_events[STORED_CLIPS].extra = {"video_ids": summary["stored"]}
-        return summary
-
-    publish(reports.output)
+    batches = plan()
+    acquire = heavy_step("acquire", task_id="acquire").expand(arguments=batches)
+    publish = announce(STORED_CLIPS, "stored", task_id="publish")(acquire.output)
+    batches >> acquire >> publish
 
 
 howto100m_acquire()

@@ -26,11 +26,11 @@ failed task redoes only stale nodes and videos.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import Param, dag, task
 
-from actionlens.orchestration.assets import ANNOTATIONS
+from actionlens.orchestration.assets import ANNOTATIONS, OPINIONS, announce, opinions_announcement
 from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
-from actionlens.orchestration.opinions import second_opinions_tasks
+from actionlens.orchestration.runner import heavy_step
 
 
 @dag(
@@ -52,7 +52,45 @@ from actionlens.orchestration.opinions import second_opinions_tasks
     doc_md=__doc__,
 )
 def second_opinions():
-    second_opinions_tasks()
+    @task
+    def plan(params=None, triggering_asset_events=None) -> list[list[str]]:
+        """Requested videos that have annotated nodes, in batches (`opinions.batch_videos`)."""
+        from actionlens.orchestration.plan import batch_arguments, requested_ids
+        from actionlens.settings import get_settings
+        from actionlens.store.mongo import connect
+        from actionlens.tree import annotated_video_ids
+
+        s = get_settings()
+        annotated = annotated_video_ids(connect(s), {o.source for o in s.opinions.sources})
+        wanted = requested_ids(params, triggering_asset_events)
+        ids = annotated if wanted == "all" else [v for v in wanted if v in set(annotated)]
+        print(f"plan: {len(ids)} annotated videos requested ({len(annotated)} annotated in all)")
+        return batch_arguments(ids, s.opinions.batch_videos)
+
+    @task(trigger_rule="all_done")
+    def plan_neighbours(reports) -> list[list[str]]:
+        """One neighbour search over every stored vector (after this run's lenses)."""
+        from actionlens.orchestration.plan import batch_arguments
+
+        return batch_arguments([], 1, all_when_empty=True)
+
+    batches = plan()
+    opinions = heavy_step("opinions", task_id="opinions").expand(arguments=batches)
+    lenses = heavy_step("lenses", task_id="lenses").expand(arguments=batches)
+    after_lenses = plan_neighbours(lenses.output)
+    neighbours = heavy_step("neighbours", task_id="neighbours").expand(arguments=after_lenses)
+    # Announces the videos of every finished batch, not only those with new opinions.
+    publish = announce(
+        OPINIONS,
+        "opined",
+        task_id="publish_opinions",
+        sums=("asked", "invalid", "errors"),
+        parts="sources",
+        extra=opinions_announcement,
+    )(opinions.output)
+    batches >> [opinions, lenses]
+    lenses >> after_lenses >> neighbours >> publish
+    opinions >> publish
 
 
 second_opinions()

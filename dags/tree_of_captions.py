@@ -6,10 +6,10 @@ Runs whenever `howto100m_acquire` announces new clips (`actionlens_stored_clips`
 1. **plan_segment** takes the ids carried by the triggering asset events, plus stored
    videos that still have no segment tree (or a retryable failure), and cuts them into
    batches (`segment.batch_videos` each).
-2. **segment** (mapped over batches; a GPU pod in `kubernetes` mode, a subprocess in
-   `local` mode) decodes every 4th frame, embeds the frames (`segment.backend`: V-JEPA 2,
-   or the `pixels` CPU baseline), clusters them with chain-constrained Ward linkage and
-   writes the Action100M tree to MongoDB `nodes`.
+2. **segment** (mapped over batches; a pod in `kubernetes` mode, a GPU pod with V-JEPA 2;
+   a subprocess in `local` mode) decodes every 4th frame, embeds the frames
+   (`segment.backend`: V-JEPA 2, or the `pixels` CPU baseline), clusters them with
+   chain-constrained Ward linkage and writes the Action100M tree to MongoDB `nodes`.
 3. **segmented** gathers the ids that now have a tree, for the caption steps.
 4. **caption** (mapped over batches of `models.batch_videos`; a GPU pod when the
    captioner runs in-process) captions every node: 32 frames at 320x320 per node, the
@@ -33,10 +33,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from actionlens.orchestration.assets import STORED_CLIPS
+from actionlens.orchestration.assets import ANNOTATIONS, STORED_CLIPS, announce
 from actionlens.orchestration.defaults import BASE_TAGS, DEFAULT_ARGS
 from actionlens.orchestration.runner import heavy_step
-from actionlens.orchestration.stages import caption_and_aggregate
 
 
 @dag(
@@ -53,14 +52,13 @@ def tree_of_captions():
     @task
     def plan_segment(triggering_asset_events=None) -> list[list[str]]:
         """Announced ids plus the unsegmented backlog; one argument list per batch."""
-        from actionlens.records import videos_argument
-        from actionlens.segment.run import ids_from_events, plan_batches
+        from actionlens.orchestration.plan import batch_arguments, ids_from_events
+        from actionlens.segment.run import plan_batches
         from actionlens.settings import get_settings
 
-        batches = plan_batches(get_settings(), ids_from_events(triggering_asset_events or {}))
-        return [[videos_argument(batch)] for batch in batches]
-
-    segment = heavy_step("segment", task_id="segment", gpu=True).expand(arguments=plan_segment())
+        s = get_settings()
+        planned = plan_batches(s, ids_from_events(triggering_asset_events or {}))
+        return batch_arguments([v for b in planned for v in b], s.segment.batch_videos)
 
     @task(trigger_rule="all_done")
     def segmented(reports) -> dict:
@@ -69,8 +67,36 @@ def tree_of_captions():
 
         return merge_reports(list(reports or []), "segmented")
 
+    @task
+    def plan_captions(summary: dict | None) -> list[list[str]]:
+        """Videos with a current tree, in batches (`models.batch_videos`)."""
+        from actionlens.orchestration.plan import batch_arguments
+        from actionlens.settings import get_settings
+
+        ids = (summary or {}).get("segmented") or []
+        return batch_arguments(ids, get_settings().models.batch_videos)
+
+    @task(trigger_rule="all_done")
+    def plan_aggregate(reports) -> list[list[str]]:
+        """Videos whose captions are in place, in batches."""
+        from actionlens.orchestration.plan import batch_arguments
+        from actionlens.runtime import merge_reports
+        from actionlens.settings import get_settings
+
+        merged = merge_reports(list(reports or []), "captioned")
+        return batch_arguments(merged["captioned"], get_settings().models.batch_videos)
+
+    planned = plan_segment()
+    segment = heavy_step("segment", task_id="segment").expand(arguments=planned)
     trees = segmented(segment.output)
-    caption_and_aggregate(trees)
+    to_caption = plan_captions(trees)
+    caption = heavy_step("caption", task_id="caption").expand(arguments=to_caption)
+    to_aggregate = plan_aggregate(caption.output)
+    aggregate = heavy_step("aggregate", task_id="aggregate").expand(arguments=to_aggregate)
+    publish = announce(
+        ANNOTATIONS, "annotated", task_id="publish_annotations", sums=("asked", "invalid", "errors")
+    )(aggregate.output)
+    planned >> segment >> trees >> to_caption >> caption >> to_aggregate >> aggregate >> publish
 
 
 tree_of_captions()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actionlens.agreement.plan import batch_arguments, ids_from_events
+from actionlens.orchestration.plan import batch_arguments, ids_from_events
 from actionlens.settings import Settings, environment_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,9 +81,13 @@ def test_batches_come_from_event_extras():
         "a": [{"extra": {"video_ids": ["x1", "x2", "x3"]}}],
         "b": [{"extra": {"video_ids": ["x2"]}}],
     }
+    size = settings.agreement.videos_per_batch
     assert ids_from_events(events) == ["x1", "x2", "x3"]
-    assert batch_arguments(settings, events) == [["--videos=x1,x2"], ["--videos=x3"]]
-    assert batch_arguments(settings, None) == [[]]
+    assert batch_arguments(ids_from_events(events), size, all_when_empty=True) == [
+        ["--videos=x1,x2"],
+        ["--videos=x3"],
+    ]
+    assert batch_arguments(ids_from_events({}), size, all_when_empty=True) == [[]]
 
 
 @pytest.mark.integration

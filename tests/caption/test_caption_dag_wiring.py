@@ -1,8 +1,8 @@
-"""caption → aggregate → publish_annotations as wired by orchestration.stages."""
+"""caption → aggregate → publish_annotations as wired in dags/tree_of_captions.py."""
 
 from __future__ import annotations
 
-from actionlens.caption.run import batch_arguments
+from actionlens.orchestration.plan import batch_arguments
 from actionlens.runtime import merge_reports
 
 
@@ -76,29 +76,19 @@ def test_opinion_reports_sum_counts_over_sources():
     }
 
 
-def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
-    import pendulum
-    from airflow.sdk import dag, task
-
+def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(load_dag):
     from actionlens.orchestration.assets import ANNOTATIONS
-    from actionlens.orchestration.stages import caption_and_aggregate
-    from actionlens.settings import ModelSpec
 
-    settings.models.captioner = ModelSpec(
-        backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"
+    d = load_dag(
+        "dags/tree_of_captions.py",
+        "tree_of_captions",
+        ACTIONLENS_MODELS__CAPTIONER__BACKEND="transformers",
+        ACTIONLENS_MODELS__CAPTIONER__MODEL_ID="Qwen/Qwen3-VL-4B-Instruct",
     )
-
-    @dag(dag_id="wiring", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
-    def wiring():
-        @task
-        def segmented() -> dict:
-            return {"segmented": ["abcDEF12345"]}
-
-        caption_and_aggregate(segmented(), settings=settings)
-
-    d = wiring()
     tasks = d.task_dict
     assert set(tasks) == {
+        "plan_segment",
+        "segment",
         "segmented",
         "plan_captions",
         "caption",
@@ -106,6 +96,7 @@ def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
         "aggregate",
         "publish_annotations",
     }
+    assert tasks["plan_captions"].upstream_task_ids == {"segmented"}
     assert tasks["caption"].upstream_task_ids == {"plan_captions"}
     assert tasks["plan_aggregate"].upstream_task_ids == {"caption"}
     assert tasks["aggregate"].upstream_task_ids == {"plan_aggregate"}
@@ -116,12 +107,16 @@ def test_tasks_are_mapped_in_order_and_publish_the_annotations_asset(settings):
 
 
 def test_only_in_process_models_ask_for_a_gpu():
-    from actionlens.orchestration.stages import needs_gpu
-    from actionlens.settings import ModelSettings, ModelSpec
+    from actionlens.orchestration.runner import needs_gpu
+    from actionlens.settings import ModelSpec, Settings
 
-    assert needs_gpu(ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct"))
-    assert not needs_gpu(ModelSettings().captioner) and not needs_gpu(
-        ModelSpec(backend="openai", model_id="m")
+    def captioner(spec: ModelSpec) -> Settings:
+        return Settings(models={"captioner": spec})
+
+    qwen = ModelSpec(backend="transformers", model_id="Qwen/Qwen3-VL-4B-Instruct")
+    assert needs_gpu("caption", captioner(qwen))
+    assert not needs_gpu("caption", Settings()) and not needs_gpu(
+        "caption", captioner(ModelSpec(backend="openai", model_id="m"))
     )
 
 

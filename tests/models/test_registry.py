@@ -73,3 +73,42 @@ def test_transformers_auto_is_known_to_every_stage_without_importing_opinions():
         " for m in sys.modules))\n"
     )
     assert _python(code) == ["AutoVLMChat", "True", "False"]
+
+
+@pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.kind)
+def test_the_table_declares_what_each_class_declares(registry):
+    """The scheduler reads a step's GPU need from the table; the class stays the protocol."""
+    from actionlens.registry import CAPABILITIES, Backend
+
+    for name in registry:
+        entry = registry._table[name]
+        assert isinstance(entry, Backend), f"{name} declares no capabilities in the table"
+        for capability in CAPABILITIES:
+            declared = registry.needs(name, capability)
+            assert declared == getattr(registry[name], capability), (name, capability)
+
+
+def test_a_table_that_disagrees_with_its_class_is_refused():
+    from actionlens.registry import Backend
+
+    registry = Registry(
+        "test backend",
+        {"cpu": Backend("actionlens.models.baselines:TranscriptCaptioner", True, False)},
+        setting="x.backend",
+    )
+    assert registry.needs("cpu", "needs_gpu") is True  # read without importing
+    with pytest.raises(ConfigurationError, match="needs_gpu"):
+        registry["cpu"]
+
+
+def test_capabilities_are_read_without_importing_a_backend_module_or_numpy():
+    """What DAG parsing does: every kind's GPU need, with no backend module imported."""
+    code = (
+        "import sys\n"
+        "from actionlens.backends import CHAT_MODELS, EMBEDDERS, LENS_BACKENDS\n"
+        "print(CHAT_MODELS.needs('transformers', 'needs_gpu'),"
+        " EMBEDDERS.needs('pixels', 'needs_gpu'), LENS_BACKENDS.needs('mean-pooled', 'needs_gpu'),"
+        " sorted(m for m in sys.modules if m.startswith(('numpy', 'actionlens.models',"
+        " 'actionlens.segment', 'actionlens.lenses'))))\n"
+    )
+    assert _python(code) == ["True", "False", "True", "[]"]

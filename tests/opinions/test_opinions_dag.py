@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from actionlens.orchestration.opinions import requested_ids
+from actionlens.orchestration.plan import requested_ids
 from actionlens.settings import Settings
 
 DAG_FILE = "dags/second_opinions.py"
@@ -120,7 +120,7 @@ def test_the_opinions_event_announces_every_finished_video_once():
     # agreement runs on this event only: videos whose opinions failed or that had none to
     # ask for are announced too (scored once with the pairs that exist); a batch that
     # died announces nobody (clearing it does).
-    from actionlens.orchestration.opinions import opinions_announcement
+    from actionlens.orchestration.assets import opinions_announcement
 
     def batch(**outcomes):
         videos = [{"video_id": v, "outcome": o} for v, o in outcomes.items()]

@@ -126,6 +126,8 @@ def test_every_heavy_step_of_every_dag_creates_a_valid_kubernetes_pod(fake_kuber
         **os.environ,
         "ACTIONLENS_RUNNER": "kubernetes",
         "ACTIONLENS_MONGO_URI": "mongodb://mongo.invalid:27017/",
+        # V-JEPA 2 declares needs_gpu; every other default backend is a CPU baseline.
+        "ACTIONLENS_SEGMENT__BACKEND": "vjepa2",
     }
     proc = subprocess.run(
         [sys.executable, "-c", _DAG_PODS.format(dags=str(dags))],
@@ -142,6 +144,7 @@ def test_every_heavy_step_of_every_dag_creates_a_valid_kubernetes_pod(fake_kuber
         if "nvidia.com/gpu" in (body["spec"]["containers"][0]["resources"].get("limits") or {})
     }
     assert gpu and set(pods) - gpu, f"expected GPU and CPU steps among {sorted(pods)}"
+    assert gpu == {"tree_of_captions.segment"}, sorted(gpu)
     for name, body in pods.items():
         image = body["spec"]["containers"][0]["image"]
         assert image == (Settings().pods.gpu_image if name in gpu else Settings().pods.cpu_image)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from actionlens.segment.run import ids_from_events
+from actionlens.orchestration.plan import ids_from_events
 from actionlens.settings import Settings
 
 DAG_FILE = "dags/tree_of_captions.py"
@@ -24,19 +24,30 @@ def test_dag_runs_on_stored_clips_and_maps_segment_over_batches(load_dag):
     assert type(segment).__name__ == "MappedOperator"
 
 
-def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
+def _segment_pod(load_dag, backend: str):
+    """The segment task of the DAG parsed in kubernetes mode with `segment.backend`, as the
+    scheduler would expand it for one batch: (the operator, its pod)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    dag = load_dag(DAG_FILE, "tree_of_captions", ACTIONLENS_RUNNER="kubernetes")
+    dag = load_dag(
+        DAG_FILE,
+        "tree_of_captions",
+        ACTIONLENS_RUNNER="kubernetes",
+        ACTIONLENS_SEGMENT__BACKEND=backend,
+    )
     mapped = dag.get_task("segment")
     assert mapped.operator_class is KubernetesPodOperator
-    # One mapped instance, as the scheduler would expand it for a batch.
     op = KubernetesPodOperator(
         task_id=mapped.task_id,
         arguments=["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"],
         **mapped.partial_kwargs,
     )
-    pod = op.build_pod_request_obj()
+    return op, op.build_pod_request_obj()
+
+
+def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
+    # V-JEPA 2 declares needs_gpu: the segment pod is a GPU pod.
+    op, pod = _segment_pod(load_dag, "vjepa2")
     pods = Settings().pods
     container = pod.spec.containers[0]
     assert container.resources.limits == {pods.gpu_resource: str(pods.gpu_limit)}
@@ -46,6 +57,14 @@ def test_segment_pod_spec_is_built_offline(load_dag, fake_kubernetes_conn):
     assert container.command[-1] == "segment"
     assert container.args == ["--videos", "aaaaaaaaaa1,aaaaaaaaaa2"]
     assert op.on_finish_action.value == "delete_succeeded_pod"
+
+
+def test_segment_with_the_pixels_baseline_runs_in_a_cpu_pod(load_dag, fake_kubernetes_conn):
+    _, pod = _segment_pod(load_dag, "pixels")
+    pods = Settings().pods
+    assert not (pod.spec.containers[0].resources.limits or {}).get(pods.gpu_resource)
+    assert pod.spec.containers[0].image == pods.cpu_image
+    assert pod.spec.node_selector == pods.cpu_node_selector
 
 
 def test_ids_come_from_the_triggering_events_extra():

@@ -36,7 +36,6 @@ from actionlens.models import (
     source_key,
     user,
 )
-from actionlens.records import videos_argument
 from actionlens.runtime import Freshness, Outcome, Result, StageReport, VideoStage
 from actionlens.settings import Settings
 from actionlens.tree import Tree, TreeNode, load_tree
@@ -287,9 +286,3 @@ def caption_batch(
         return Captioner(settings, model).run(video_ids, segmenter=segmenter, force=force)
     finally:
         model.close()
-
-
-def batch_arguments(video_ids: list[str], size: int) -> list[list[str]]:
-    """One `--videos a,b,…` argument list per batch of at most `size` ids (order kept)."""
-    ids = list(dict.fromkeys(video_ids))
-    return [[videos_argument(ids[i : i + size])] for i in range(0, len(ids), size)]

@@ -17,26 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from actionlens.backends import LENS_BACKENDS  # the table (declared capabilities)
 from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
 from actionlens.lenses.vectors import normalize
 from actionlens.models.base import Video
-from actionlens.registry import Registry
 from actionlens.settings import REPO_ROOT, LensSpec, Settings
 
 log = logging.getLogger(__name__)
-
-LENS_BACKENDS = Registry(
-    "lens backend",
-    {
-        "sentence": "actionlens.lenses.backends:SentenceLens",
-        "frame-histogram": "actionlens.lenses.backends:FrameHistogramLens",
-        "frame-motion": "actionlens.lenses.backends:FrameMotionLens",
-        "qwen3vl-embedding": "actionlens.lenses.backends:Qwen3VLEmbeddingLens",
-        "mean-pooled": "actionlens.lenses.backends:MeanPooledLens",
-    },
-    setting="opinions.lenses[*].backend",
-)
 
 
 def load_lens(spec: LensSpec, settings: Settings):

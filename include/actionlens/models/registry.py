@@ -6,29 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actionlens.backends import CHAT_MODELS  # the table (declared capabilities)
 from actionlens.errors import ConfigurationError
-from actionlens.registry import Registry
 
 if TYPE_CHECKING:
     from actionlens.models.base import ChatModel
     from actionlens.settings import ModelSettings, ModelSpec
-
-CHAT_MODELS = Registry(
-    "chat model backend",
-    {
-        "openai": "actionlens.models.openai_compat:OpenAIChat",
-        "qwen3vl": "actionlens.models.qwen3vl:Qwen3VLChat",
-        "transformers-auto": "actionlens.models.auto:AutoVLMChat",
-        "transcript": "actionlens.models.baselines:TranscriptCaptioner",
-        "extractive": "actionlens.models.baselines:ExtractiveAggregator",
-        "opinion-frames": "actionlens.opinions.baseline:FramesOpinionBaseline",
-        "opinion-transcript": "actionlens.opinions.baseline:TranscriptOpinionBaseline",
-    },
-    # `transformers` was the Qwen3-VL backend's first name, though it runs Qwen3-VL only;
-    # settings that still say so keep working (documented in settings.ModelSpec).
-    aliases={"transformers": "qwen3vl"},
-    setting="backend",
-)
 
 
 def register(name: str):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from actionlens.backends import TEXT_ENCODERS  # the table (declared capabilities)
 from actionlens.errors import ConfigurationError
-from actionlens.registry import Registry
 from actionlens.settings import REPO_ROOT
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -52,16 +52,6 @@ class TorchSentenceEncoder:
 
     def encode(self, *args, **kwargs):
         return self.model.encode(*args, **kwargs)
-
-
-TEXT_ENCODERS = Registry(
-    "text encoder",
-    {
-        "onnx": "actionlens.models.onnx_sentence:OnnxSentenceEncoder",
-        "torch": "actionlens.models.text:TorchSentenceEncoder",
-    },
-    setting="agreement.embedding_backend",
-)
 
 
 def resolve_backend(backend: str, device: str) -> str:

@@ -7,6 +7,10 @@ DAG code is identical in both modes:
 where each element of `batch_args` is the step's own arguments for one batch
 (`["--videos", "id1,id2"]`). The step prints progress to its log and returns its JSON
 result as the task's XCom (a pod writes it to /airflow/xcom/return.json).
+
+Whether a step's pod gets a GPU is not kept here: a stage runs the backends its settings
+choose (`STEP_BACKENDS`), and each backend declares `needs_gpu` in its registry table
+(actionlens.backends), read without importing it, so parsing a DAG stays light.
 """
 
 from __future__ import annotations
@@ -15,17 +19,38 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from actionlens.backends import CHAT_MODELS, EMBEDDERS, LENS_BACKENDS
 from actionlens.orchestration.defaults import WAREHOUSE_POOL
+from actionlens.registry import Registry
 from actionlens.settings import Settings, get_settings
 from actionlens.telemetry import TELEMETRY_OFF
 
 POD_RESULT_FILE = "/airflow/xcom/return.json"
+
+# The model backends each step runs, as its stage chooses them from the settings (the
+# stage's `needs_gpu` is its backend's). Every other step runs no model: a CPU pod.
+STEP_BACKENDS: dict[str, Callable[[Settings], list[tuple[Registry, str]]]] = {
+    "segment": lambda s: [(EMBEDDERS, s.segment.backend)],
+    "caption": lambda s: [(CHAT_MODELS, s.models.captioner.backend)],
+    "aggregate": lambda s: [(CHAT_MODELS, s.models.aggregator.backend)],
+    "opinions": lambda s: [(CHAT_MODELS, o.backend) for o in s.opinions.sources],
+    "lenses": lambda s: [(LENS_BACKENDS, lens.backend) for lens in s.opinions.lenses],
+}
+
+
+def needs_gpu(step: str, settings: Settings) -> bool:
+    """Whether `step` needs a GPU pod: one of the backends it runs declares `needs_gpu`
+    (a batch of opinions or lenses runs every configured one in the same pod)."""
+    chosen = STEP_BACKENDS.get(step)
+    return chosen is not None and any(
+        registry.needs(name, "needs_gpu") for registry, name in chosen(settings)
+    )
 
 
 def step_command(step: str, result_file: str | None = None, python: str = "python") -> list[str]:
@@ -152,14 +177,16 @@ def pod_operator(
     *,
     task_id: str,
     arguments: list[str],
-    gpu: bool = False,
+    gpu: bool | None = None,
     settings: Settings | None = None,
     **kwargs: Any,
 ):
-    """One concrete pod task (unmapped), e.g. for a single-batch step or a spec test."""
+    """One concrete pod task (unmapped), e.g. for a single-batch step or a spec test; `gpu`
+    (forced on or off for a spec test) defaults to what the step's backends declare."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     settings = settings or get_settings()
+    gpu = needs_gpu(step, settings) if gpu is None else gpu
     return KubernetesPodOperator(
         task_id=task_id, arguments=arguments, **_pod_kwargs(step, gpu, settings), **kwargs
     )
@@ -169,7 +196,6 @@ def heavy_step(
     step: str,
     *,
     task_id: str,
-    gpu: bool = False,
     writes_warehouse: bool = False,
     settings: Settings | None = None,
     **kwargs: Any,
@@ -177,7 +203,8 @@ def heavy_step(
     """A partial operator for `step`, to `.expand(arguments=[...])` over batches.
 
     `settings.runner` picks a KubernetesPodOperator (GPU limit, node selector and
-    tolerations when `gpu`) or a LocalStepOperator; the arguments are the same. A step
+    tolerations when the step's backends declare `needs_gpu`, see `needs_gpu`) or a
+    LocalStepOperator; the arguments are the same. A step
     that `writes_warehouse` runs in the one-slot warehouse pool when the warehouse is
     DuckDB (one writing process per file); Postgres and BigQuery take writers in parallel.
     """
@@ -188,6 +215,6 @@ def heavy_step(
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
         return KubernetesPodOperator.partial(
-            task_id=task_id, **_pod_kwargs(step, gpu, settings), **kwargs
+            task_id=task_id, **_pod_kwargs(step, needs_gpu(step, settings), settings), **kwargs
         )
     return LocalStepOperator.partial(task_id=task_id, step=step, **kwargs)

@@ -1,8 +1,9 @@
 """Frame embedders behind one protocol, registered by name and chosen by settings.
 
-Adding a backend is adding a class and its line in `EMBEDDERS`; `make_embedder` looks it
-up. Each backend names the frame size it wants decoded and a `version` string that is
-stored with every node it produced (a baseline says so in its version).
+Adding a backend is adding a class and its line in `EMBEDDERS` (actionlens.backends);
+`make_embedder` looks it up. Each backend names the frame size it wants decoded and a
+`version` string that is stored with every node it produced (a baseline says so in its
+version).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from actionlens.backends import EMBEDDERS  # the table (declared capabilities)
 from actionlens.devices import torch_device
 from actionlens.errors import ConfigurationError
-from actionlens.registry import Registry
 from actionlens.segment.decode import FrameSize
 
 if TYPE_CHECKING:
@@ -35,16 +36,6 @@ class Embedder(Protocol):
 
     def embed(self, frames: Iterable[np.ndarray]) -> np.ndarray:
         """(n, d) float32, row k for the k-th frame; consumes `frames` once."""
-
-
-EMBEDDERS = Registry(
-    "frame embedder",
-    {
-        "pixels": "actionlens.segment.embed:PixelEmbedder",
-        "vjepa2": "actionlens.segment.embed:VJEPA2Embedder",
-    },
-    setting="segment.backend",
-)
 
 
 def make_embedder(cfg: SegmentSettings) -> Embedder:

@@ -176,25 +176,6 @@ def segment_batch(settings: Settings, video_ids: list[str], *, force: bool = Fal
     return Segmenter(settings).run(video_ids, force=force)
 
 
-def ids_from_events(events: object) -> list[str]:
-    """Video ids carried in `extra["video_ids"]` of triggering asset events.
-
-    `events` is Airflow's `triggering_asset_events` (asset → list of events) or a plain
-    list of events; anything without ids is ignored.
-    """
-    groups = events.values() if hasattr(events, "values") else [events or []]
-    found: list[str] = []
-    for group in groups:
-        for event in group or []:
-            extra = (
-                getattr(event, "extra", None) if not isinstance(event, dict) else event.get("extra")
-            )
-            for vid in (extra or {}).get("video_ids") or []:
-                if isinstance(vid, str) and vid not in found:
-                    found.append(vid)
-    return found
-
-
 def plan_batches(settings: Settings, triggered: list[str], *, db=None) -> list[list[str]]:
     """Triggered ids first, then stored videos still missing a segment stage, in batches."""
     cfg = settings.segment
