@@ -16,7 +16,7 @@ from actionlens.orchestration.runner import STEP_BACKENDS, heavy_step, needs_gpu
 from actionlens.registry import Backend
 from actionlens.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 ORCHESTRATION = sorted((REPO / "include" / "actionlens" / "orchestration").glob("*.py"))
 
