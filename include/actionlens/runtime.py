@@ -16,6 +16,7 @@ configured version, from the same inputs, and did not end in a status worth retr
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -168,8 +169,20 @@ class VideoStage:
         (another worker holds it, it is not in the ledger …)."""
         return None
 
-    def release(self, video_id: str, result: Result) -> None:
-        """After a video's result is recorded (let go of what `claim` took)."""
+    def release(self, video_id: str, result: Result) -> Result | None:
+        """After a video's result is recorded (let go of what `claim` took). May return
+        the result that replaces it in the report (the claim was lost meanwhile …)."""
+        return None
+
+    # A claim that is a lease (it expires unless renewed, so a dead worker's videos come
+    # back on their own) is renewed by the runner every `heartbeat_seconds` while its
+    # video is worked on, until it is released. None: claims need no renewal.
+    heartbeat_seconds: float | None = None
+
+    def renew(self, video_id: str) -> bool:
+        """The heartbeat: extend the lease `claim` took. False when it was lost (expired
+        and taken over by another worker): the runner stops renewing it."""
+        return True
 
     def is_stale(self, stored: Any, inputs: str | None = None) -> bool:
         """The one staleness rule, applied to this stage's version."""
@@ -209,6 +222,60 @@ def _unique_ids(video_ids: Iterable[object]) -> list[object]:
     return list(dict.fromkeys(video_ids))
 
 
+class Heartbeat:
+    """Renews the leases a stage holds while its videos are worked on: one thread per
+    batch, every `stage.heartbeat_seconds`, for the videos between claim and release."""
+
+    def __init__(self, stage: VideoStage):
+        self.stage = stage
+        self.interval = stage.heartbeat_seconds
+        self.held: set[str] = set()
+        self.lost: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, vid: str) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            self.held.add(vid)
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._beat, name=f"{self.stage.name}-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def drop(self, vid: str) -> None:
+        with self._lock:
+            self.held.discard(vid)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                held = sorted(self.held)
+            for vid in held:
+                try:
+                    kept = self.stage.renew(vid)
+                except Exception as exc:  # noqa: BLE001 - retried next beat; the lease may run out
+                    log.warning("%s: [%s] lease not renewed: %s", self.stage.name, vid, exc)
+                    continue
+                if not kept:
+                    log.warning(
+                        "%s: [%s] lease lost to another worker: its result will not be recorded",
+                        self.stage.name,
+                        vid,
+                    )
+                    with self._lock:
+                        self.held.discard(vid)
+                        self.lost.add(vid)
+
+
 class Runner:
     """Runs one stage over batches of videos, writing `stages.<name>` on the ledger."""
 
@@ -226,7 +293,8 @@ class Runner:
 
         def finish(vid: object, result: Result, seconds: float) -> None:
             # Recorded as soon as it is known: a batch that dies later keeps this video's work.
-            self._finish(stage, vid, result)
+            heartbeat.drop(vid)
+            result = self._finish(stage, vid, result)
             lines[vid] = VideoResult(
                 video_id=str(vid)[:64],
                 outcome=result.outcome,
@@ -243,6 +311,7 @@ class Runner:
             lines[vid] = VideoResult(video_id=str(vid)[:64], outcome=Outcome.FAILED, error=why)
             progress.advance(Outcome.FAILED.value, f"{lines[vid].video_id} {why}")
 
+        heartbeat = Heartbeat(stage)
         stage.setup()
         try:
             todo: list[str] = []
@@ -253,6 +322,8 @@ class Runner:
                 t0 = time.monotonic()
                 try:
                     result = self._start(stage, vid)
+                    if result is None:
+                        heartbeat.hold(vid)  # claimed: its lease is renewed until released
                     if result is None and stage.batched:
                         result = self._guard(stage, vid, stage.prepare)
                         if result is None:
@@ -288,6 +359,7 @@ class Runner:
                         outage = self._outage(stage, exc)
                         lost(vid, f"[{vid}] not recorded: {outage}")
         finally:
+            heartbeat.stop()
             stage.teardown()
         report.videos = [lines[vid] for vid in ids]
         report.finished_at = datetime.now(UTC)
@@ -344,12 +416,13 @@ class Runner:
                 raise  # the store, not the video: the batch stops asking it (see run)
             return stage.failed(vid, exc)
 
-    def _finish(self, stage: VideoStage, vid: object, result: Result) -> None:
+    def _finish(self, stage: VideoStage, vid: object, result: Result) -> Result:
+        """Record and release one video; the result its report line shows."""
         if not isinstance(vid, str) or not result.record:
-            return
+            return result
         if self.videos is not None and stage.ledger_key:
             self._record(stage, vid, result)
-        stage.release(vid, result)
+        return stage.release(vid, result) or result
 
     def _record(self, stage: VideoStage, vid: str, result: Result) -> None:
         """`stages.<key>` on the ledger: state, version, error, time, attempts (failures

@@ -85,7 +85,12 @@ class AcquireSettings(Section):
     max_attempts: int = Field(5, ge=1)
     backoff_base_seconds: int = Field(3600, ge=0)
     backoff_max_seconds: int = Field(7 * 24 * 3600, ge=0)
-    lease_seconds: int = Field(6 * 3600, ge=1)
+    # How long a claim on a video (state `downloading`) lives without a heartbeat: the
+    # worker renews it every third of this while it works, so a worker that dies (killed,
+    # its pod or node gone) lets go of its videos within this many seconds, and the next
+    # run or plan takes them over. It bounds how long a crash holds a video, not how long
+    # a download may take (that is download_deadline_seconds).
+    lease_seconds: int = Field(120, ge=1)
     clip_seconds: float = Field(90.0, gt=0)
     max_height: int = Field(480, ge=2)
     socket_timeout_seconds: float = Field(30.0, gt=0)

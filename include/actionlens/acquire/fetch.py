@@ -3,6 +3,7 @@
 With a deadline, the download runs in a child process of its own session, killed (with
 any ffmpeg it started) when the deadline passes: a source that trickles a few bytes a
 second never stays idle long enough for the socket timeout, so only a wall clock ends it.
+The child kills its session too when the worker dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def download(
         "ffmpeg": ffmpeg,
         "seconds": seconds,
         "socket_timeout": socket_timeout,
+        "parent": os.getpid(),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "actionlens.acquire.fetch", json.dumps(job)],
@@ -87,7 +89,9 @@ def download(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # its own process group: ffmpeg children die with it
+        # Its own process group, so the deadline kills what it started (an ffmpeg) too;
+        # and it kills that group when this worker dies (`group_dies_with_parent`).
+        start_new_session=True,
     )
     try:
         out, err = proc.communicate(timeout=deadline)
@@ -197,4 +201,9 @@ def _child(job: dict) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(json.loads(sys.argv[1]))), flush=True)
+    _job = json.loads(sys.argv[1])
+    if "parent" in _job:
+        from actionlens.lifetime import group_dies_with_parent
+
+        group_dies_with_parent(_job["parent"])
+    print(json.dumps(_child(_job)), flush=True)

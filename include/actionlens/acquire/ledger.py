@@ -2,6 +2,9 @@
 
     pending -> downloading -> stored | unavailable | failed
     failed  -> downloading            (after its backoff, up to max_attempts)
+    downloading -> downloading        (its lease expired: another worker takes it over)
+
+`downloading` is held under a short lease the worker keeps renewing (see `claim`).
 
 Every write is keyed by the video id, so reruns and retries converge.
 """
@@ -12,12 +15,15 @@ import contextlib
 import hashlib
 import json
 import logging
-import tempfile
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actionlens.lifetime import scratch
 from actionlens.records import ClipFacts, SourceRow, TranscriptSegment, VideoState
 
 if TYPE_CHECKING:
@@ -85,7 +91,7 @@ def _store_whole(bucket, video_id: str, source: str, segments: list[dict]) -> di
     body = json.dumps({"video_id": video_id, "source": source, "segments": segments}).encode()
     digest = hashlib.sha256(body).hexdigest()
     key = f"transcripts/{video_id}/{digest[:16]}.json"
-    with tempfile.TemporaryDirectory(prefix=f"actionlens-{video_id}-") as tmp:
+    with scratch(video_id) as tmp:
         local = Path(tmp) / "transcript.json"
         local.write_bytes(body)
         with contextlib.suppress(AlreadyExists):  # the same content, stored earlier
@@ -191,6 +197,27 @@ def attach_transcripts(
         return int(exc.details.get("nModified", 0))
 
 
+def worker_id() -> str:
+    """Who holds a lease: host and process id (a pod's host name is the pod's name)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _expired(now: datetime, lease_seconds: int) -> dict:
+    """A download whose lease has run out: its worker stopped renewing it (died, or lost
+    the store). A claim recorded before leases carried `until` expires `lease_seconds`
+    after its last write."""
+    return {
+        "state": VideoState.DOWNLOADING.value,
+        "$or": [
+            {"lease.until": {"$lte": now}},
+            {
+                "lease.until": {"$exists": False},
+                "updated_at": {"$lte": now - timedelta(seconds=lease_seconds)},
+            },
+        ],
+    }
+
+
 def retry_ids(
     videos: Collection, now: datetime, max_attempts: int, lease_seconds: int
 ) -> list[str]:
@@ -199,7 +226,6 @@ def retry_ids(
 
     Fewest attempts first, then the longest waiting: an id that keeps failing sinks behind
     fresh work instead of heading the first batch every night (sorting by id did that)."""
-    stale = now - timedelta(seconds=lease_seconds)
     query = {
         "$or": [
             {"state": VideoState.PENDING.value},
@@ -208,7 +234,7 @@ def retry_ids(
                 "attempts": {"$lt": max_attempts},
                 "next_attempt_at": {"$lte": now},
             },
-            {"state": VideoState.DOWNLOADING.value, "updated_at": {"$lte": stale}},
+            _expired(now, lease_seconds),
         ]
     }
     order = [("attempts", 1), ("updated_at", 1), ("_id", 1)]
@@ -225,70 +251,141 @@ def claim(
     now: datetime,
     lease_seconds: int,
     max_attempts: int | None = None,
+    *,
+    holder: str | None = None,
 ) -> dict | None:
-    """Move a selectable video to `downloading` and count the attempt.
+    """Move a selectable video to `downloading` under a lease and count the attempt.
+
+    The lease is `{holder, token, since, until, heartbeat_at}`: `holder` names the worker
+    (`worker_id`), `token` this one claim; it is live until `until` (now + lease_seconds)
+    and the holder renews it (`renew`) while it works. A video whose lease has expired is
+    taken over: the returned document then carries the dead holder's lease under
+    `taken_over`.
 
     Returns the document, or None when the video is stored, unavailable, exhausted (a
-    failed video with `max_attempts` attempts, also on a direct rerun) or being
-    downloaded by another live worker: then this worker must leave it alone.
+    failed video with `max_attempts` attempts, also on a direct rerun) or under another
+    worker's live lease: then this worker must leave it alone (see `lease_of`).
     """
     from pymongo import ReturnDocument
 
-    stale = now - timedelta(seconds=lease_seconds)
     failed: dict[str, Any] = {"state": VideoState.FAILED.value}
     if max_attempts is not None:
         failed["attempts"] = {"$lt": max_attempts}
-    return videos.find_one_and_update(
+    lease = {
+        "holder": holder or worker_id(),
+        "token": uuid.uuid4().hex,
+        "since": now,
+        "until": now + timedelta(seconds=lease_seconds),
+        "heartbeat_at": now,
+    }
+    before = videos.find_one_and_update(
         {
             "_id": video_id,
-            "$or": [
-                {"state": VideoState.PENDING.value},
-                failed,
-                {"state": VideoState.DOWNLOADING.value, "updated_at": {"$lte": stale}},
-            ],
+            "$or": [{"state": VideoState.PENDING.value}, failed, _expired(now, lease_seconds)],
         },
         {
-            "$set": {"state": VideoState.DOWNLOADING.value, "updated_at": now},
+            "$set": {"state": VideoState.DOWNLOADING.value, "updated_at": now, "lease": lease},
             "$inc": {"attempts": 1},
         },
-        return_document=ReturnDocument.AFTER,
+        return_document=ReturnDocument.BEFORE,
     )
+    if before is None:
+        return None
+    doc = {**before, "state": VideoState.DOWNLOADING.value, "updated_at": now, "lease": lease}
+    doc["attempts"] = (before.get("attempts") or 0) + 1
+    if before.get("state") == VideoState.DOWNLOADING.value:
+        doc["taken_over"] = before.get("lease") or {"holder": None, "until": None}
+    return doc
+
+
+def lease_of(videos: Collection, video_id: str) -> dict | None:
+    """The live or expired lease a downloading video is under (None: not downloading)."""
+    doc = videos.find_one({"_id": video_id, "state": VideoState.DOWNLOADING.value}, {"lease": 1})
+    if doc is None:
+        return None
+    return doc.get("lease") or {"holder": None, "until": None}
+
+
+def renew(
+    videos: Collection, video_id: str, token: str, lease_seconds: int, now: datetime | None = None
+) -> bool:
+    """The holder's heartbeat: push the lease's end `lease_seconds` past now. False when
+    the lease is no longer this claim's (it expired and another worker took it over)."""
+    now = now or now_utc()
+    done = videos.update_one(
+        {"_id": video_id, "state": VideoState.DOWNLOADING.value, "lease.token": token},
+        {
+            "$set": {
+                "lease.until": now + timedelta(seconds=lease_seconds),
+                "lease.heartbeat_at": now,
+            }
+        },
+    )
+    return done.matched_count == 1
+
+
+class LeaseLost(Exception):
+    """A claim's lease expired and another worker took the video over: this worker's
+    result is not written."""
+
+    def __init__(self, video_id: str, holder: str | None):
+        self.video_id, self.holder = video_id, holder
+        super().__init__(
+            f"[{video_id}] lease lost: the video was taken over by "
+            f"{holder or 'another worker'} after this worker's lease expired; its result "
+            "is not recorded (raise acquire.lease_seconds if the store was slow to answer)"
+        )
+
+
+def _end(videos: Collection, video_id: str, fields: dict[str, Any], token: str | None) -> None:
+    """Write a download's end state and drop its lease; with `token`, only while that
+    claim still holds the lease, else LeaseLost (a worker that lost its lease never
+    overwrites the new holder's work)."""
+    query: dict[str, Any] = {"_id": video_id}
+    if token is not None:
+        query.update({"state": VideoState.DOWNLOADING.value, "lease.token": token})
+    done = videos.update_one(query, {"$set": fields, "$unset": {"lease": ""}})
+    if token is not None and done.matched_count != 1:
+        current = videos.find_one({"_id": video_id}, {"lease.holder": 1}) or {}
+        raise LeaseLost(video_id, (current.get("lease") or {}).get("holder"))
 
 
 def mark_stored(
-    videos: Collection, video_id: str, clip: ClipFacts, now: datetime | None = None
+    videos: Collection,
+    video_id: str,
+    clip: ClipFacts,
+    now: datetime | None = None,
+    *,
+    token: str | None = None,
 ) -> None:
     now = now or now_utc()
-    videos.update_one(
-        {"_id": video_id},
-        {
-            "$set": {
-                "state": VideoState.STORED.value,
-                "clip": clip.model_dump(),
-                "last_error": None,
-                "next_attempt_at": None,
-                "stored_at": now,
-                "updated_at": now,
-            }
-        },
-    )
+    fields = {
+        "state": VideoState.STORED.value,
+        "clip": clip.model_dump(),
+        "last_error": None,
+        "next_attempt_at": None,
+        "stored_at": now,
+        "updated_at": now,
+    }
+    _end(videos, video_id, fields, token)
 
 
 def mark_unavailable(
-    videos: Collection, video_id: str, error: str, now: datetime | None = None
+    videos: Collection,
+    video_id: str,
+    error: str,
+    now: datetime | None = None,
+    *,
+    token: str | None = None,
 ) -> None:
     now = now or now_utc()
-    videos.update_one(
-        {"_id": video_id},
-        {
-            "$set": {
-                "state": VideoState.UNAVAILABLE.value,
-                "last_error": error,
-                "next_attempt_at": None,
-                "updated_at": now,
-            }
-        },
-    )
+    fields = {
+        "state": VideoState.UNAVAILABLE.value,
+        "last_error": error,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    _end(videos, video_id, fields, token)
 
 
 def mark_failed(
@@ -301,6 +398,7 @@ def mark_failed(
     base: int,
     cap: int,
     now: datetime | None = None,
+    token: str | None = None,
 ) -> datetime | None:
     """Record a transient failure; returns when it may be tried again (None: exhausted)."""
     now = now or now_utc()
@@ -309,17 +407,13 @@ def mark_failed(
         if attempts < max_attempts
         else None
     )
-    videos.update_one(
-        {"_id": video_id},
-        {
-            "$set": {
-                "state": VideoState.FAILED.value,
-                "last_error": error,
-                "next_attempt_at": due,
-                "updated_at": now,
-            }
-        },
-    )
+    fields = {
+        "state": VideoState.FAILED.value,
+        "last_error": error,
+        "next_attempt_at": due,
+        "updated_at": now,
+    }
+    _end(videos, video_id, fields, token)
     return due
 
 

@@ -10,6 +10,7 @@ import logging
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from actionlens.acquire import fetch, ledger
@@ -27,6 +28,7 @@ from actionlens.errors import (
     TransientVideoError,
     video_failure,
 )
+from actionlens.lifetime import scratch, sweep_scratch
 from actionlens.media import MediaError, decoded_duration, ffmpeg_binary, normalise, probe
 from actionlens.records import ClipFacts, VideoState
 from actionlens.runtime import Outcome, Result, StageReport, VideoStage
@@ -146,9 +148,12 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
 class Acquirer(VideoStage):
     """Downloads, normalises, probes and stores videos; records every outcome.
 
-    The ledger's own state machine is this stage's record: `claim` takes a video's lease
-    (state `downloading`, one more attempt) and `release` ends it in stored, unavailable or
-    failed with a backoff, so two workers never fetch the same video.
+    The ledger's own state machine is this stage's record: `claim` takes a video under a
+    lease (state `downloading`, one more attempt), the runner's heartbeat renews it every
+    third of `acquire.lease_seconds`, and `release` ends it in stored, unavailable or
+    failed with a backoff — only while this worker still holds the lease. Two workers
+    never fetch the same video, and a dead worker's videos come back when its lease runs
+    out: the next run (on any machine) takes them over.
     """
 
     name = "acquire"
@@ -160,6 +165,8 @@ class Acquirer(VideoStage):
         self.videos = (db if db is not None else connect(settings))[VIDEOS]
         self.bucket = bucket or open_bucket(settings)
         self.ffmpeg = ffmpeg_binary(settings.ffmpeg)
+        self.worker = ledger.worker_id()
+        self.heartbeat_seconds = self.cfg.lease_seconds / 3
         self._claims: dict[str, dict] = {}
 
     @property
@@ -169,15 +176,26 @@ class Acquirer(VideoStage):
     def run(self, video_ids: list[str]) -> StageReport:
         return self.run_batch(video_ids)
 
+    def setup(self) -> None:
+        # Scratch folders of workers on this machine that died (kill -9) mid-download.
+        sweep_scratch()
+
     def claim(self, video_id: str) -> Result | None:
         doc = ledger.claim(
-            self.videos, video_id, ledger.now_utc(), self.cfg.lease_seconds, self.cfg.max_attempts
+            self.videos,
+            video_id,
+            ledger.now_utc(),
+            self.cfg.lease_seconds,
+            self.cfg.max_attempts,
+            holder=self.worker,
         )
         if doc is not None:
             self._claims[video_id] = doc
+            if "taken_over" in doc:
+                self._take_over(video_id, doc)
             return None
         current = self.videos.find_one(
-            {"_id": video_id}, {"state": 1, "clip": 1, "attempts": 1, "last_error": 1}
+            {"_id": video_id}, {"state": 1, "clip": 1, "attempts": 1, "last_error": 1, "lease": 1}
         )
         if current is None:
             return Result(
@@ -197,50 +215,110 @@ class Acquirer(VideoStage):
                 {"state": VideoState.FAILED.value},
                 record=False,
             )
-        # Stored already, held by another worker, final or waiting out its backoff.
         state = VideoState(current["state"])
         facts = {"state": state.value, "clip": current.get("clip")}
+        if state == VideoState.DOWNLOADING:
+            return self._held(video_id, current.get("lease") or {}, facts)
+        # Stored already, final or waiting out its backoff.
         outcome = Outcome.UP_TO_DATE if state == VideoState.STORED else Outcome.SKIPPED
         return Result(outcome, facts=facts, record=False)
 
+    def _held(self, video_id: str, lease: dict, facts: dict) -> Result:
+        """Another worker's live lease: skipped, naming the holder and when it runs out."""
+        holder = lease.get("holder") or "a worker that recorded no holder"
+        until = lease.get("until")
+        ends = until.replace(tzinfo=UTC).isoformat(timespec="seconds") if until else "unknown"
+        return Result(
+            Outcome.SKIPPED,
+            f"[{video_id}] held by {holder} (lease renewed until {ends}): skipped; if that "
+            f"worker died, its lease runs out within acquire.lease_seconds="
+            f"{self.cfg.lease_seconds} and the next run takes the video over",
+            {**facts, "holder": lease.get("holder"), "lease_until": ends},
+            record=False,
+        )
+
+    def _take_over(self, video_id: str, doc: dict) -> None:
+        """A dead worker's download: log it and remove what its upload left in the bucket."""
+        before = doc["taken_over"]
+        until = before.get("until")
+        ends = until.replace(tzinfo=UTC).isoformat(timespec="seconds") if until else "unknown"
+        parts = self.bucket.discard_partial(clip_key(video_id))
+        log.warning(
+            "[%s] taking over from %s, whose lease expired at %s (attempt %d)%s",
+            video_id,
+            before.get("holder") or "a worker that recorded no holder",
+            ends,
+            doc["attempts"],
+            f"; removed {len(parts)} partial upload(s)" if parts else "",
+        )
+
+    def renew(self, video_id: str) -> bool:
+        doc = self._claims.get(video_id)
+        if doc is None:
+            return False
+        return ledger.renew(self.videos, video_id, doc["lease"]["token"], self.cfg.lease_seconds)
+
     def process(self, video_id: str) -> Result:
         clip = self._acquire(video_id)
-        return Result(Outcome.DONE, facts={"state": VideoState.STORED.value, "clip": clip})
+        facts = {"state": VideoState.STORED.value, "clip": clip}
+        return Result(Outcome.DONE, facts=self._with_takeover(video_id, facts))
 
     def failed(self, video_id: str, exc: BaseException) -> Result:
         if isinstance(exc, SourceUnavailable):
-            return Result(Outcome.FAILED, str(exc), {"state": VideoState.UNAVAILABLE.value})
+            facts = {"state": VideoState.UNAVAILABLE.value}
+            return Result(Outcome.FAILED, str(exc), self._with_takeover(video_id, facts))
         # Every other failure is retryable; the batch goes on.
         error = video_failure(video_id, exc, "acquire")
-        return Result(Outcome.FAILED, error, {"state": VideoState.FAILED.value})
+        facts = {"state": VideoState.FAILED.value}
+        return Result(Outcome.FAILED, error, self._with_takeover(video_id, facts))
 
-    def release(self, video_id: str, result: Result) -> None:
+    def _with_takeover(self, video_id: str, facts: dict) -> dict:
+        before = (self._claims.get(video_id) or {}).get("taken_over")
+        if before is not None:
+            facts["taken_over_from"] = before.get("holder")
+        return facts
+
+    def release(self, video_id: str, result: Result) -> Result | None:
         doc = self._claims.pop(video_id, None)
         if doc is None:
-            return  # claiming itself failed: nothing was taken
+            return None  # claiming itself failed: nothing was taken
+        token = doc["lease"]["token"]
         state = result.facts.get("state")
-        if state == VideoState.STORED:
-            ledger.mark_stored(self.videos, video_id, result.facts["clip"])
-            result.facts["clip"] = result.facts["clip"].model_dump()
-        elif state == VideoState.UNAVAILABLE:
-            ledger.mark_unavailable(self.videos, video_id, result.error)
-        else:
-            ledger.mark_failed(
-                self.videos,
-                video_id,
-                result.error,
-                attempts=doc["attempts"],
-                max_attempts=self.cfg.max_attempts,
-                base=self.cfg.backoff_base_seconds,
-                cap=self.cfg.backoff_max_seconds,
+        try:
+            if state == VideoState.STORED:
+                ledger.mark_stored(self.videos, video_id, result.facts["clip"], token=token)
+            elif state == VideoState.UNAVAILABLE:
+                ledger.mark_unavailable(self.videos, video_id, result.error, token=token)
+            else:
+                ledger.mark_failed(
+                    self.videos,
+                    video_id,
+                    result.error,
+                    attempts=doc["attempts"],
+                    max_attempts=self.cfg.max_attempts,
+                    base=self.cfg.backoff_base_seconds,
+                    cap=self.cfg.backoff_max_seconds,
+                    token=token,
+                )
+        except ledger.LeaseLost as lost:
+            # Another worker holds the video now: its work stands, this result is dropped.
+            log.warning("%s", lost)
+            return Result(
+                Outcome.SKIPPED,
+                str(lost),
+                {"state": VideoState.DOWNLOADING.value, "holder": lost.holder},
+                record=False,
             )
+        if state == VideoState.STORED:
+            result.facts["clip"] = result.facts["clip"].model_dump()
+        return None
 
     def _acquire(self, video_id: str) -> ClipFacts:
         key = clip_key(video_id)
         if self.bucket.exists(key):
             # Stored whole by an earlier attempt whose ledger write was lost: adopt it.
             return self._facts_from_object(video_id, key)
-        with tempfile.TemporaryDirectory(prefix=f"actionlens-{video_id}-") as tmp:
+        with scratch(video_id) as tmp:
             work = Path(tmp)
             source = fetch.download(
                 video_id,
@@ -309,7 +387,7 @@ class Acquirer(VideoStage):
 
     def _facts_from_object(self, video_id: str, key: str) -> ClipFacts:
         """Facts of a clip already in the bucket (probed from a downloaded copy)."""
-        with tempfile.TemporaryDirectory(prefix=f"actionlens-{video_id}-") as tmp:
+        with scratch(video_id) as tmp:
             local = self.bucket.download(key, Path(tmp) / f"{video_id}.mp4")
             facts = probe(local)
             digest = sha256_file(local)

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from actionlens.errors import ConfigurationError
+from actionlens.lifetime import die_with_parent
 
 
 class MediaError(Exception):
@@ -117,7 +118,9 @@ def normalise(
     cmd += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", scale, *H264, *AAC, "-ac", "2"]
     cmd += ["-movflags", "+faststart", "-threads", "2", str(target)]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=die_with_parent
+        )
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"ffmpeg took longer than {timeout}s on {source.name}", "encode") from exc
     if done.returncode != 0 or not target.exists() or target.stat().st_size == 0:

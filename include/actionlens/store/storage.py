@@ -7,6 +7,7 @@ implementations make an object appear whole or not at all.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import shutil
@@ -53,6 +54,11 @@ class Bucket(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object (no error when it is gone)."""
 
+    def discard_partial(self, key: str) -> list[str]:
+        """Remove what an upload to `key` that died half-way left behind; the caller holds
+        the key's video (its lease), so no live upload to it is under way. Returns what
+        was removed."""
+
     def object_uri(self, key: str) -> str: ...
 
 
@@ -94,8 +100,18 @@ class LocalBucket:
             if metadata:
                 self._meta_path(target).write_text(json.dumps(metadata))
         finally:
-            os.unlink(tmp)
+            # Gone already when a worker that took this video over discarded it.
+            Path(tmp).unlink(missing_ok=True)
         return ObjectInfo(str(target), target.stat().st_size, dict(metadata or {}))
+
+    def discard_partial(self, key: str) -> list[str]:
+        """The `.part` copies an upload killed before its link left beside the key."""
+        target = self.root / _check_key(key)
+        removed = []
+        for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+            part.unlink(missing_ok=True)
+            removed.append(str(part))
+        return removed
 
     def download(self, key: str, local: Path) -> Path:
         source = self.root / _check_key(key)
@@ -213,6 +229,12 @@ class GCSBucket:
             while block := fh.read(1 << 20):
                 digest.update(block)
         return digest.hexdigest()
+
+    def discard_partial(self, key: str) -> list[str]:
+        """Nothing: GCS shows an object only once its upload (one request, or a resumable
+        session) completes; an abandoned session is dropped by the service."""
+        _check_key(key)
+        return []
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
