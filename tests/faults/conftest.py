@@ -78,7 +78,7 @@ def clean_run(fault_world):
         points[step] = take_checkpoint(case, root / "ck" / step)
     for step, point in points.items():
         assert point.state["processes"] == [], step
-        assert not [t for t in point.state["tmp"] if t.startswith("actionlens")], step
+        assert point.state["tmp"] == [], step
     yield {"ids": ids, "points": points, "case": case}
     case.db().client.drop_database(case.settings.mongo_db)
 

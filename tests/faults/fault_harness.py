@@ -257,9 +257,8 @@ def snapshot(db, bucket: Path, warehouse: Path, tmp: Path) -> dict[str, Any]:
         "mongo": mongo_state(db),
         "bucket": bucket_state(bucket),
         "warehouse": warehouse_state(warehouse),
-        # Top-level entries: our temp folders (`actionlens-*`) and the caches libraries
-        # keep in TMPDIR (torch's), which a clean run leaves too.
-        "tmp": sorted(p.name for p in tmp.iterdir()),
+        # Our temp folders and files (`actionlens-*`), not the caches libraries keep there.
+        "tmp": sorted(p.name for p in tmp.iterdir() if p.name.startswith("actionlens")),
         "processes": leftover_processes(str(tmp)),
     }
 

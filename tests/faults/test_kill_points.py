@@ -35,8 +35,8 @@ FAULTS = [
     Fault(
         "acquire_mid_download",
         "acquire",
-        # The parent dies while its download process (yt-dlp) runs.
-        KillPoint("subprocess:Popen.communicate", match="actionlens.acquire.fetch"),
+        # The step dies as soon as its download process (yt-dlp) has started.
+        KillPoint("subprocess:Popen.__init__", when="after", match="actionlens.acquire.fetch"),
         "registered",
         ACQUIRE_WAIT,
     ),
@@ -61,6 +61,13 @@ FAULTS = [
         KillPoint("actionlens.acquire.ledger:mark_stored"),
         "registered",
         ACQUIRE_WAIT,
+    ),
+    Fault(
+        "segment_mid_decode",
+        "segment",
+        # The clip is downloaded to the step's temp folder and being decoded.
+        KillPoint("actionlens.segment.run:segment_frames"),
+        "acquire",
     ),
     Fault(
         "segment_mid_node_write",

@@ -15,6 +15,17 @@ import os
 import sys
 
 
+def _text(args: tuple, kwargs: dict) -> str:
+    """The call's arguments as text (an object half built, as `self` in __init__, by type)."""
+    parts = []
+    for value in (*args, *kwargs.values()):
+        try:
+            parts.append(repr(value))
+        except Exception:  # noqa: BLE001
+            parts.append(type(value).__name__)
+    return " ".join(parts)
+
+
 def _arm(spec: dict) -> None:
     import functools
     import importlib
@@ -58,7 +69,7 @@ def _arm(spec: dict) -> None:
     def wrapper(*args, **kwargs):
         if self_name is not None and getattr(args[0] if args else None, "name", None) != self_name:
             return original(*args, **kwargs)
-        if match is not None and match not in repr(args) + repr(kwargs):
+        if match is not None and match not in _text(args, kwargs):
             return original(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] != nth:
@@ -79,10 +90,10 @@ def _arm(spec: dict) -> None:
             die()
         if when == "after":
             result = original(*args, **kwargs)
-            marker(repr(args)[:300])
+            marker(_text(args, kwargs))
             die()
             return result
-        marker(repr(args)[:300])
+        marker(_text(args, kwargs))
         die()
 
     setattr(owner, attr, wrapper)
