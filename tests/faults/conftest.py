@@ -69,17 +69,21 @@ def clean_run(fault_world):
     ids = fault_world["source"].ids
     plan(case.settings)
     points = {"registered": take_checkpoint(case, root / "ck" / "registered")}
+    hits = {}
     for step in STEPS:
         if step == "annotate":
             annotate(case.db())
         else:
+            before = dict(fault_world["server"].hits)
             done = case.run(step_argv(step, ids))
+            if step == "acquire":  # the source requests one clean acquisition makes
+                hits = {k: n - before.get(k, 0) for k, n in fault_world["server"].hits.items()}
             assert done.returncode == 0, f"clean {step}: {done.stderr[-3000:]}"
         points[step] = take_checkpoint(case, root / "ck" / step)
     for step, point in points.items():
         assert point.state["processes"] == [], step
         assert point.state["tmp"] == [], step
-    yield {"ids": ids, "points": points, "case": case}
+    yield {"ids": ids, "points": points, "case": case, "acquire_hits": hits}
     case.db().client.drop_database(case.settings.mongo_db)
 
 

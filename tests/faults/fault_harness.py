@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,9 @@ def snapshot(db, bucket: Path, warehouse: Path, tmp: Path) -> dict[str, Any]:
     }
 
 
+_BAGS = ("/tmp", "/processes", "/warehouse")
+
+
 def diff(clean: Any, got: Any, path: str = "") -> list[str]:
     """Where `got` differs from `clean`, one line each (missing, stray, changed)."""
     if isinstance(clean, dict) and isinstance(got, dict):
@@ -276,15 +280,12 @@ def diff(clean: Any, got: Any, path: str = "") -> list[str]:
             else:
                 out.extend(diff(clean[key], got[key], where))
         return out
-    if isinstance(clean, list) and isinstance(got, list) and path.endswith(("/tmp", "processes")):
-        return [f"stray {path}: {x}" for x in got if x not in clean] + [
-            f"missing {path}: {x}" for x in clean if x not in got
-        ]
-    if isinstance(clean, list) and isinstance(got, list) and path.startswith("/warehouse"):
-        gone = [r for r in clean if r not in got]
-        extra = [r for r in got if r not in clean]
-        return [f"missing row {path}: {r[:160]}" for r in gone] + [
-            f"stray row {path}: {r[:160]}" for r in extra
+    if isinstance(clean, list) and isinstance(got, list) and path.startswith(_BAGS):
+        # Compared as multisets: a row loaded twice is a stray as much as a foreign one.
+        what = " row" if path.startswith("/warehouse") else ""
+        gone, extra = Counter(clean) - Counter(got), Counter(got) - Counter(clean)
+        return [f"missing{what} {path}: {str(r)[:160]}" for r in gone.elements()] + [
+            f"stray{what} {path}: {str(r)[:160]}" for r in extra.elements()
         ]
     if clean != got:
         return [f"changed {path}: {_short(clean)} -> {_short(got)}"]
