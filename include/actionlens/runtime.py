@@ -7,7 +7,10 @@ on the ledger), writes the `stages.<name>` ledger record, logs progress and retu
 `StageReport` with one outcome vocabulary. `merge_reports` folds the reports of a run's
 batches. A stage whose work gains from crossing videos (one GPU batch, one embedding
 pass) is `batched`: the runner asks it per video what to do (`prepare`), hands it the
-work once (`process_batch`) and still records one outcome per video.
+work once (`process_batch`) and still records one outcome per video. A stage whose
+claim is a lease (`claim`, `renew`, `release`) gets a heartbeat: the runner renews each
+claimed video's lease every `heartbeat_seconds` until it is released, so only a dead
+worker's leases run out.
 
 Staleness has one rule, `Freshness`: stored work is current when it was made by the
 configured version, from the same inputs, and did not end in a status worth retrying.
@@ -231,7 +234,6 @@ class Heartbeat:
         self.stage = stage
         self.interval = stage.heartbeat_seconds
         self.held: set[str] = set()
-        self.lost: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -258,23 +260,24 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
+            # Under the lock: a video is never renewed after `drop` (its release) returned.
             with self._lock:
-                held = sorted(self.held)
-            for vid in held:
-                try:
-                    kept = self.stage.renew(vid)
-                except Exception as exc:  # noqa: BLE001 - retried next beat; the lease may run out
-                    log.warning("%s: [%s] lease not renewed: %s", self.stage.name, vid, exc)
-                    continue
-                if not kept:
-                    log.warning(
-                        "%s: [%s] lease lost to another worker: its result will not be recorded",
-                        self.stage.name,
-                        vid,
-                    )
-                    with self._lock:
-                        self.held.discard(vid)
-                        self.lost.add(vid)
+                for vid in sorted(self.held):
+                    self._renew(vid)
+
+    def _renew(self, vid: str) -> None:
+        try:
+            kept = self.stage.renew(vid)
+        except Exception as exc:  # noqa: BLE001 - retried next beat; the lease may run out
+            log.warning("%s: [%s] lease not renewed: %s", self.stage.name, vid, exc)
+            return
+        if not kept:
+            log.warning(
+                "%s: [%s] lease lost to another worker: its result will not be recorded",
+                self.stage.name,
+                vid,
+            )
+            self.held.discard(vid)
 
 
 class Runner:

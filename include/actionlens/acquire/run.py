@@ -7,7 +7,6 @@ is the heavy step that runs as a pod or subprocess, one per batch of videos.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -87,7 +86,8 @@ def plan(settings: Settings, *, budget: int | None = None, now=None) -> Plan:
     now = now or ledger.now_utc()
     db = connect(settings)
     videos = db[VIDEOS]
-    with tempfile.TemporaryDirectory(prefix="actionlens-plan-") as tmp:
+    sweep_scratch()  # what workers that died on this machine left in its temp folder
+    with scratch("plan") as tmp:
         work = Path(tmp)
         manifest = read_manifest(
             fetch_input(cfg.manifest, settings, work), fetch_input(cfg.task_ids, settings, work)
