@@ -6,6 +6,7 @@ Each kill point leaves a marker before the kill, so the test knows it was reache
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -168,10 +169,26 @@ def test_killed_step_converges_to_the_clean_state(
 # ------------------------------------------------------------------ mongod killed mid-step
 
 
-def test_mongod_killed_mid_segment_exits_3_and_a_rerun_converges(
-    fault_world, clean_run, tmp_path, fault_row
+# Where the step waits while mongod is killed: the second video's last write.
+OUTAGES = {
+    "segment": KillPoint("actionlens.runtime:Runner._record", nth=2, action="pause"),
+    "acquire": KillPoint("actionlens.acquire.ledger:mark_stored", nth=2, action="pause"),
+}
+
+
+def kill_mongod(server) -> None:
+    pid = server._read_state()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # our child: reap it
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("step", list(OUTAGES), ids=lambda s: f"mongod_killed_mid_{s}")
+def test_mongod_killed_mid_step_exits_3_and_a_rerun_converges(
+    step, fault_world, clean_run, tmp_path, fault_row
 ):
-    fault_row.case = "mongod_killed_mid_segment"
     from actionlens.store.embedded import EmbeddedMongo
 
     t0 = time.monotonic()
@@ -181,26 +198,19 @@ def test_mongod_killed_mid_segment_exits_3_and_a_rerun_converges(
     try:
         base = fault_world["settings"].model_copy(update={"mongo_uri": uri})
         case = Case(tmp_path / "case", base, Path(base.bucket))
-        restore(case, clean_run["points"]["acquire"])
+        restore(case, clean_run["points"][PREVIOUS[step]])
         ids = clean_run["ids"]
-        # The step pauses before recording the second video; mongod dies meanwhile.
-        point = KillPoint("actionlens.runtime:Runner._record", nth=2, action="pause")
-        fault_row.step, fault_row.kill_point = "segment", f"kill -9 mongod at {point.label()}"
-        proc = case.start(step_argv("segment", ids), point)
+        point = OUTAGES[step]
+        fault_row.step, fault_row.kill_point = step, f"kill -9 mongod at {point.label()}"
+        proc = case.start(step_argv(step, ids), point)
         deadline = time.monotonic() + 120
         while not case.markers() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert case.markers(), f"pause point never reached: {proc.communicate()[1][-3000:]}"
-        fault_row.reached = "yes (call 2)"
-        pid = server._read_state()["pid"]
-        os.kill(pid, signal.SIGKILL)
-        while True:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                break
+        fault_row.reached = f"yes (call {case.markers()[0]['call']})"
+        kill_mongod(server)
         case.release.touch()
-        first = case.finish(proc, step_argv("segment", ids))
+        first = case.finish(proc, step_argv(step, ids))
         fault_row.runs = 1
         assert first.returncode == 3, first.stderr[-3000:]
         assert f"MongoDB at 127.0.0.1:{port} did not answer" in first.stderr
@@ -209,14 +219,11 @@ def test_mongod_killed_mid_segment_exits_3_and_a_rerun_converges(
 
         server.port = port
         assert server.start() == uri
-        lost = diff(clean_run["points"]["segment"].state, case.snapshot())
-        while lost and fault_row.runs < 1 + MAX_RERUNS:
-            again = case.run(step_argv("segment", ids))
-            fault_row.runs += 1
-            assert again.returncode == 0, again.stderr[-3000:]
-            lost = diff(clean_run["points"]["segment"].state, case.snapshot())
+        settle = ACQUIRE_WAIT if step == "acquire" else 0.0
+        fault = Fault(f"mongod_{step}", step, point, PREVIOUS[step], settle)
+        lost = converge(case, fault, ids, clean_run["points"][step].state, fault_row)
         fault_row.converged, fault_row.lost = not lost, lost
-        fault_row.notes = "exit 3, names the server; result printed"
+        fault_row.notes = "the step exits 3 naming the server, its result printed"
         fault_row.seconds = round(time.monotonic() - t0, 1)
         assert lost == []
     finally:
