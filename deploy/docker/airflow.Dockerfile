@@ -8,7 +8,7 @@
 FROM apache/airflow:3.3.2-python3.11
 
 # Nothing leaves the cluster unless a setting asks for it (actionlens.telemetry.TELEMETRY_OFF;
-# tests/test_deploy.py checks every variable of that table is set here).
+# tests/deploy/test_deploy.py checks every variable of that table is set here).
 ENV AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
     SCARF_ANALYTICS=false \
     DO_NOT_TRACK=1 \

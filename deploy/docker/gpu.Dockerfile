@@ -15,7 +15,7 @@ FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
 FROM nvidia/cuda:13.0.2-runtime-ubuntu24.04
 
 # Nothing leaves the cluster unless a setting asks for it (actionlens.telemetry.TELEMETRY_OFF;
-# tests/test_deploy.py checks every variable of that table is set here).
+# tests/deploy/test_deploy.py checks every variable of that table is set here).
 ENV AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
     SCARF_ANALYTICS=false \
     DO_NOT_TRACK=1 \

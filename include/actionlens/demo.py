@@ -28,8 +28,8 @@ from actionlens.devstack import Stack, home_settings, port_free, preflight, writ
 from actionlens.media import ffmpeg_binary
 from actionlens.serve import StaticServer
 from actionlens.settings import REPO_ROOT, child_environment, get_settings
-from actionlens.synthetic import make_source
 from actionlens.telemetry import TELEMETRY_OFF
+from actionlens.testing.media import make_source
 
 # In pipeline order; each is skipped if its DAG file is not there.
 DEMO_DAGS = ["howto100m_acquire", "tree_of_captions", "second_opinions", "agreement"]

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from actionlens.opinions.baseline import colour_name, spoken_action
-from actionlens.synthetic import Scene
+from actionlens.testing.media import Scene
 
 FPS = 30
 
@@ -153,7 +153,7 @@ def _spoken(lines: Sequence[str], starts: Sequence[float], a: float, b: float) -
 def record(video_id: str, title: str, story: Story, scenes: Sequence[Scene], seed: int = 0):
     """One Action100M-schema row for a demo clip: its tree tiles the clip, `gpt` sits on
     every non-leaf node of ≥ 4 s, written in the story's style for that node's span."""
-    from actionlens.reference.synthetic import make_tree, sentence
+    from actionlens.testing.action100m import make_tree, sentence
 
     rng = random.Random(f"{video_id}:{seed}")
     seconds = duration_of(scenes)
@@ -202,7 +202,7 @@ def write_reference(source_root: Path, out: Path) -> Path:
     """The demo source's generated reference (scenes.json, manifest titles) as parquet."""
     import csv
 
-    from actionlens.reference.synthetic import write_parquet
+    from actionlens.testing.action100m import write_parquet
 
     scenes = {
         vid: [Scene(s["seconds"], tuple(s["colour"])) for s in rows]

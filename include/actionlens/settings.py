@@ -169,11 +169,6 @@ class AgreementSettings(Section):
     device: str = "cpu"
     boundary_tolerance_seconds: float = Field(1.0, ge=0)
     videos_per_batch: int = Field(200, ge=1)
-    fiftyone_dataset: str = "actionlens"
-    fiftyone_app_url: str = "http://127.0.0.1:5151"
-    dashboard_url: str = "http://127.0.0.1:8080/confidence/"
-    # Schema of the raw tables the loader writes and dbt reads as sources.
-    raw_schema: str = "raw"
 
     @model_validator(mode="after")
     def _workshop_sources_are_opinions(self) -> AgreementSettings:
@@ -189,6 +184,73 @@ class AgreementSettings(Section):
         if self.qwen_source == self.molmo_source:
             raise ValueError("agreement.qwen_source and agreement.molmo_source must differ")
         return self
+
+
+class FiftyOneSettings(Section):
+    """The published FiftyOne dataset and the App that shows it."""
+
+    dataset: str = "actionlens"
+    app_url: str = "http://127.0.0.1:5151"  # every dashboard link to a sample uses it
+
+
+class DashboardSettings(Section):
+    """The confidence dashboard (the Airflow UI plugin)."""
+
+    url: str = "http://127.0.0.1:8080/confidence/"
+
+
+class WarehouseSchemas(Section):
+    """Where the warehouse keeps its tables (which warehouse: the top-level `warehouse`,
+    `duckdb_path`, `postgres_dsn`)."""
+
+    # The raw tables the loader writes and dbt reads as sources (dbt var `raw_schema`).
+    raw: str = "raw"
+    # The tables dbt builds (its target schema, DBT_SCHEMA) and the dashboard reads.
+    marts: str = "analytics"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> WarehouseSchemas:
+        if self.raw == self.marts:
+            raise ValueError(
+                f"warehouse_schemas.raw and warehouse_schemas.marts are both {self.raw!r}: "
+                "dbt's marts would land among the loader's raw tables; name two schemas"
+            )
+        return self
+
+
+# Settings that moved to sections of their own, under their old names: the YAML keys and
+# ACTIONLENS_* variables (ACTIONLENS_AGREEMENT__FIFTYONE_DATASET, ...) keep working.
+# old (section, key) -> new (section, key)
+RENAMED: dict[tuple[str, str], tuple[str, str]] = {
+    ("agreement", "fiftyone_dataset"): ("fiftyone", "dataset"),
+    ("agreement", "fiftyone_app_url"): ("fiftyone", "app_url"),
+    ("agreement", "dashboard_url"): ("dashboard", "url"),
+    ("agreement", "raw_schema"): ("warehouse_schemas", "raw"),
+}
+
+
+def renamed_settings(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """`values` of one source with the old names of RENAMED moved to their new place.
+    One source naming a setting both ways is an error (which one was meant?)."""
+    out = dict(values)
+    for (old_section, old_key), (section, key) in RENAMED.items():
+        old = out.get(old_section)
+        if not isinstance(old, dict) or old_key not in old:
+            continue
+        old = out[old_section] = dict(old)
+        value = old.pop(old_key)
+        new = out.get(section)
+        if new is None:
+            new = {}
+        if not isinstance(new, dict):
+            continue  # a section given as an object: its own validation reports it
+        if key in new and new[key] != value:
+            raise ValueError(
+                f"{source} sets both {old_section}.{old_key} (the old name) and "
+                f"{section}.{key} (its new name) to different values: keep {section}.{key}"
+            )
+        out[section] = {**new, key: value}
+    return out
 
 
 class SegmentSettings(Section):
@@ -348,6 +410,9 @@ class Settings(BaseSettings):
     acquire: AcquireSettings = Field(default_factory=AcquireSettings)
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     agreement: AgreementSettings = Field(default_factory=AgreementSettings)
+    fiftyone: FiftyOneSettings = Field(default_factory=FiftyOneSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    warehouse_schemas: WarehouseSchemas = Field(default_factory=WarehouseSchemas)
     models: ModelSettings = Field(default_factory=ModelSettings)
     opinions: OpinionSettings = Field(default_factory=OpinionSettings)
 
@@ -360,7 +425,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+        return (
+            _Renamed(init_settings, "the arguments"),
+            _Renamed(env_settings, "the environment"),
+            _Renamed(_YamlFileSource(settings_cls), "the settings file (ACTIONLENS_CONFIG)"),
+        )
 
     def path(self, value: str | Path) -> Path:
         """Resolve a relative local path against the repository root."""
@@ -388,6 +457,31 @@ class _YamlFileSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ValueError(f"settings file {name!r} must hold a mapping, not {type(data)}")
         return data
+
+
+class _Renamed(PydanticBaseSettingsSource):
+    """One source with the old names of RENAMED read as the new ones. Per source, so the
+    order of sources decides as always (an environment variable under its old name still
+    beats the settings file under the new one)."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource, name: str):
+        super().__init__(inner.settings_cls)
+        self.inner, self.name = inner, name
+        self.__name__ = getattr(inner, "__name__", type(inner).__name__)  # its key in the states
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self.inner._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self.inner._set_settings_sources_data(states)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return renamed_settings(self.inner(), self.name)
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ ANSWER = {
 
 
 def _tree(video_id: str, seconds: float, seed: int = 0):
-    from actionlens.caption.fixtures import tree_docs
+    from actionlens.testing.trees import tree_docs
     from actionlens.tree import build_tree
 
     docs = tree_docs(video_id, seconds, seed=seed)
@@ -54,8 +54,8 @@ def aggregation(
     from actionlens.aggregate import prompt as P
     from actionlens.annotations import converse
     from actionlens.models import ChatRequest, load_model, user
-    from actionlens.models.loopback import LoopbackServer
     from actionlens.settings import ModelSettings, ModelSpec
+    from actionlens.testing.loopback import LoopbackServer
 
     tree = _tree("benchAGG0001", 90.0)
     video = {"metadata": {"title": "bench"}, "transcript": {"segments": []}}
@@ -105,7 +105,7 @@ def extraction(seconds: float) -> dict[str, Any]:
     """nodes/s of frame extraction for a `seconds`-long clip's whole tree."""
     from actionlens.caption.run import frame_requests, node_frames
     from actionlens.media import ffmpeg_binary
-    from actionlens.synthetic import testsrc_clip
+    from actionlens.testing.media import testsrc_clip
 
     tree = _tree("benchFRM0001", seconds)
     nodes = list(tree.depth_first())

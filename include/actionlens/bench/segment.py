@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from actionlens.synthetic import testsrc_clip
+from actionlens.testing.media import testsrc_clip
 
 PARTS = ("decode", "tree", "e2e", "encoder")
 

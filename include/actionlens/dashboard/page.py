@@ -32,7 +32,7 @@ def freshness(settings: Settings) -> dict[str, Any]:
     }
 
 
-def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> dict[str, Any]:
+def gather(settings: Settings, schema: str | None = None, least: int = 20) -> dict[str, Any]:
     """Everything the page shows, as plain data, with how fresh it is. It never waits for
     a build: a warehouse held by a writer before any snapshot exists shows empty
     sections and says who holds it."""
@@ -52,13 +52,10 @@ def gather(settings: Settings, schema: str = "analytics", least: int = 20) -> di
 
 
 def _fiftyone_url(settings: Settings) -> str:
-    return (
-        f"{settings.agreement.fiftyone_app_url.rstrip('/')}/datasets/"
-        f"{quote(settings.agreement.fiftyone_dataset)}"
-    )
+    return f"{settings.fiftyone.app_url.rstrip('/')}/datasets/{quote(settings.fiftyone.dataset)}"
 
 
-def _gather(settings: Settings, schema: str, least: int) -> dict[str, Any]:
+def _gather(settings: Settings, schema: str | None, least: int) -> dict[str, Any]:
     from functools import partial
 
     from actionlens.warehouse.query import query as query_any
@@ -109,7 +106,7 @@ def _gather(settings: Settings, schema: str, least: int) -> dict[str, Any]:
     }
 
 
-def uncovered_languages(settings: Settings, schema: str = "analytics") -> list[dict]:
+def uncovered_languages(settings: Settings, schema: str | None = None) -> list[dict]:
     """Flagged pairs (a text the sentence model does not read) by languages and pair; none
     from marts built before language detection (they lack the column until dbt reruns)."""
     from actionlens.warehouse.query import query
@@ -300,7 +297,7 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; font-size: 13px; text
 </body></html>"""
 
 
-def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> dict[str, Any]:
+def summary(settings: Settings, schema: str | None = None, least: int = 5) -> dict[str, Any]:
     """The confidence summary `make demo` prints: counts, tags, least-trusted, URLs."""
     data = gather(settings, schema=schema, least=least)
     videos = data["least_trusted"]
@@ -317,7 +314,7 @@ def summary(settings: Settings, schema: str = "analytics", least: int = 5) -> di
             }
             for v in videos
         ],
-        "dashboard_url": settings.agreement.dashboard_url,
+        "dashboard_url": settings.dashboard.url,
         "fiftyone_url": data["fiftyone_url"],
         "freshness": data["freshness"],
     }

@@ -36,7 +36,7 @@ def confidence_task_group(
     group_id: str = "dbt_build",
     *,
     settings: Settings | None = None,
-    schema: str = "analytics",
+    schema: str | None = None,
     **kwargs: Any,
 ):
     """A DbtTaskGroup building every model of dbt/ on the configured warehouse."""

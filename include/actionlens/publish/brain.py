@@ -101,7 +101,7 @@ def run_brain(settings: Settings, *, db=None, text_backend=None) -> dict[str, An
     fo = _fiftyone(settings)
     import fiftyone.brain as fob
 
-    name = settings.agreement.fiftyone_dataset
+    name = settings.fiftyone.dataset
     if not fo.dataset_exists(name):
         raise InputError(
             f"brain-fiftyone: FiftyOne dataset {name!r} does not exist; run publish-fiftyone first"

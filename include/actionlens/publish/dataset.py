@@ -250,7 +250,7 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
     fo = _fiftyone(settings)
     from fiftyone import ViewField as F
 
-    name = settings.agreement.fiftyone_dataset
+    name = settings.fiftyone.dataset
     dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name)
     dataset.persistent = True
     declare_workshop_fields(fo, dataset)
@@ -341,7 +341,7 @@ def publish(settings: Settings, video_ids: Sequence[str] | None = None) -> dict:
         "replaced": removed,
         "total_samples": len(dataset),
         "links_recorded": links,
-        "app_url": settings.agreement.fiftyone_app_url,
+        "app_url": settings.fiftyone.app_url,
     }
 
 

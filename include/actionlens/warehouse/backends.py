@@ -160,7 +160,7 @@ class PostgresWarehouse(Warehouse):
 
 
 def open_warehouse(settings: Settings) -> Warehouse:
-    schema = settings.agreement.raw_schema
+    schema = settings.warehouse_schemas.raw
     if settings.warehouse == "duckdb":
         path = settings.path(settings.duckdb_path)
         path.parent.mkdir(parents=True, exist_ok=True)

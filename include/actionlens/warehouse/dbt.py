@@ -22,7 +22,7 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 def dbt_vars(settings: Settings) -> dict:
     cfg = settings.agreement
     return {
-        "raw_schema": cfg.raw_schema,
+        "raw_schema": settings.warehouse_schemas.raw,
         "reference_source": cfg.reference_source,
         "opinion_sources": list(cfg.opinion_sources),
         "qwen_source": cfg.qwen_source,
@@ -31,8 +31,10 @@ def dbt_vars(settings: Settings) -> dict:
     }
 
 
-def dbt_env(settings: Settings, schema: str = "analytics") -> dict[str, str]:
-    """The DBT_* variables profiles.yml reads, derived from the settings."""
+def dbt_env(settings: Settings, schema: str | None = None) -> dict[str, str]:
+    """The DBT_* variables profiles.yml reads, derived from the settings; DBT_SCHEMA, the
+    schema dbt builds in, is `schema` or else the marts' (`warehouse_schemas.marts`)."""
+    schema = schema or settings.warehouse_schemas.marts
     env = {"DBT_TARGET": settings.warehouse, "DBT_SCHEMA": schema}
     if settings.warehouse == "duckdb":
         env["DBT_DUCKDB_PATH"] = str(settings.path(settings.duckdb_path))
@@ -59,7 +61,7 @@ def run_dbt(
     settings: Settings,
     args: list[str],
     *,
-    schema: str = "analytics",
+    schema: str | None = None,
     target_path: Path | None = None,
     timeout: float = 1800,
     check: bool = True,
@@ -152,7 +154,7 @@ def describe_failure(node: dict[str, Any]) -> str:
 
 
 def build_warehouse(
-    settings: Settings, *, schema: str = "analytics", target_path: Path | None = None
+    settings: Settings, *, schema: str | None = None, target_path: Path | None = None
 ) -> dict[str, Any]:
     """One `dbt build` of the whole project (dbt parses it once), then, on DuckDB, a new
     snapshot of the marts for the dashboard.

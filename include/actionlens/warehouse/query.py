@@ -12,18 +12,19 @@ def query(
     settings: Settings,
     sql: str,
     params: Sequence[Any] = (),
-    schema: str = "analytics",
+    schema: str | None = None,
     *,
     snapshot: bool = False,
 ) -> list[dict]:
-    """Rows of `sql` as dicts; `{schema}` in `sql` names the marts' schema.
+    """Rows of `sql` as dicts; `{schema}` in `sql` names `schema` (default: the marts',
+    `warehouse_schemas.marts`).
 
     Placeholders are `?` (translated for Postgres). An absent mart gives no rows. With
     `snapshot` (readers that must not wait for a build: the dashboard), DuckDB is read
     from the last published snapshot of the marts, or from the warehouse itself until a
     build has published one; a warehouse another process holds raises WarehouseLocked.
     """
-    sql = sql.replace("{schema}", f'"{schema}"')
+    sql = sql.replace("{schema}", f'"{schema or settings.warehouse_schemas.marts}"')
     if settings.warehouse == "duckdb":
         import duckdb
 
@@ -60,7 +61,7 @@ def query(
 
 
 def video_confidence(
-    settings: Settings, video_ids: Sequence[str] | None = None, schema: str = "analytics"
+    settings: Settings, video_ids: Sequence[str] | None = None, schema: str | None = None
 ) -> dict[str, dict]:
     """video_id → {confidence_semantic, confidence_lexical, tags: [...]} from fct_video_confidence."""
     rows = query(
@@ -94,10 +95,10 @@ def fiftyone_sample_url(settings: Settings, video_id: str) -> str | None:
         settings,
         f"select dataset, sample_id from {{schema}}.{FIFTYONE_SAMPLES} where video_id = ?",
         [video_id],
-        schema=settings.agreement.raw_schema,
+        schema=settings.warehouse_schemas.raw,
         snapshot=True,  # the dashboard's snapshot: never waits on a DuckDB writer
     )
     if not rows:
         return None
-    app = settings.agreement.fiftyone_app_url.rstrip("/")
+    app = settings.fiftyone.app_url.rstrip("/")
     return f"{app}/datasets/{quote(rows[0]['dataset'])}?id={quote(rows[0]['sample_id'])}"

@@ -65,7 +65,7 @@ def record_build_failure(settings: Settings, message: str) -> dict[str, Any]:
 
 
 def publish_snapshot(
-    settings: Settings, *, marts: bool = True, schema: str = "analytics"
+    settings: Settings, *, marts: bool = True, schema: str | None = None
 ) -> dict[str, Any] | None:
     """Copy the marts (with `marts`; else keep the current snapshot's) and the FiftyOne
     sample links into a new snapshot file and swap it in atomically.
@@ -83,7 +83,8 @@ def publish_snapshot(
         if not snap.exists():
             return None
         shutil.copyfile(snap, tmp)
-    raw = settings.agreement.raw_schema
+    raw = settings.warehouse_schemas.raw
+    schema = schema or settings.warehouse_schemas.marts
     con = connect_duckdb(warehouse_path(settings))
     try:
         quoted = str(tmp).replace("'", "''")
