@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from fault_harness import (
     LEASE_SECONDS,
     Case,
@@ -29,7 +30,7 @@ def fault_world(tmp_path_factory, ffmpeg, mongod):
     """The source and the settings every case starts from (its own database per case)."""
     from actionlens.serve import StaticServer
     from actionlens.settings import Settings
-    from actionlens.synthetic import make_source
+    from actionlens.testing.media import make_source
 
     root = tmp_path_factory.mktemp("faults")
     src = make_source(root / "source", ffmpeg=ffmpeg, n_videos=2, seconds=4.0)

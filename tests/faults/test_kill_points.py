@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from fault_harness import LEASE_SECONDS, Case, FaultRow, KillPoint, diff, restore, step_argv
 
 pytestmark = pytest.mark.integration
