@@ -30,7 +30,7 @@ from actionlens.runtime import Outcome, Result, VideoStage, run_stage
 from actionlens.settings import child_environment, environment_for
 from actionlens.store.mongo import VIDEOS
 from actionlens.store.storage import LocalBucket, clip_key
-from actionlens.synthetic import Scene, render_clip
+from actionlens.testing.media import Scene, render_clip
 
 pytestmark = pytest.mark.integration
 
