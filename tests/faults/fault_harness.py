@@ -144,14 +144,16 @@ class Case:
         )
 
     def run(self, argv: list[str], point: KillPoint | None = None, timeout=300) -> StepRun:
-        t0 = time.monotonic()
-        proc = self.start(argv, point)
-        out, err = proc.communicate(timeout=timeout)
-        return StepRun(argv, proc.returncode, out, err, self.markers(), time.monotonic() - t0)
+        return self.finish(self.start(argv, point), argv, timeout)
 
     def finish(self, proc: subprocess.Popen, argv: list[str], timeout=300) -> StepRun:
         t0 = time.monotonic()
-        out, err = proc.communicate(timeout=timeout)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a hung step must not outlive its test
+            proc.communicate()
+            raise
         return StepRun(argv, proc.returncode, out, err, self.markers(), time.monotonic() - t0)
 
     def snapshot(self) -> dict[str, Any]:
@@ -161,10 +163,11 @@ class Case:
 # --------------------------------------------------------------------------- snapshots
 
 
-def normalise(value: Any, key: str | None = None) -> Any:
+def normalise(value: Any) -> Any:
+    """A stored value as compared: volatile keys dropped, floats rounded, times masked."""
     if isinstance(value, dict):
         return {
-            k: normalise(v, k)
+            k: normalise(v)
             for k, v in sorted(value.items())
             if k not in VOLATILE and not k.endswith(VOLATILE_SUFFIXES)
         }
