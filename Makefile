@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser test test-fast demo bench up down lint format clean workshop-model
+.PHONY: install browser test test-fast faults demo bench up down lint format clean workshop-model
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ browser:
 ## Unit tests only: no mongod, emulator or Airflow database.
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration and not airflow"
+
+## The fault-injection suite alone (also part of `make test`): kill -9 at named points of
+## acquire, segment, score and load, mongod killed mid-step, two workers on one batch; prints
+## the fault table (case, kill point, converged?, anything lost) and writes var/fault-table.md.
+faults: install
+	mkdir -p var
+	FAULT_TABLE=$(CURDIR)/var/fault-table.md $(BIN)/python -m pytest -q -p no:cacheprovider tests/faults
 
 ## The main job on the embedded default: synthetic source -> every DAG -> summaries.
 demo: install

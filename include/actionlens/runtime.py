@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from actionlens.errors import InputError, StoreUnavailable, video_failure
+from actionlens.lifetime import sweep_scratch
 from actionlens.progress import Progress
 from actionlens.records import validate_video_id
 
@@ -315,6 +316,9 @@ class Runner:
             progress.advance(Outcome.FAILED.value, f"{lines[vid].video_id} {why}")
 
         heartbeat = Heartbeat(stage)
+        # What workers on this machine that died (kill -9) left in their `scratch` folders:
+        # gone when the next batch of any stage starts, not kept forever.
+        sweep_scratch()
         stage.setup()
         try:
             todo: list[str] = []

@@ -8,7 +8,6 @@ A node is stale when it has no caption from this model under the current prompt 
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from actionlens.lifetime import scratch
 from actionlens.media.frames import (
     FRAME_SIZE,
     FRAMES_PER_SEGMENT,
@@ -196,7 +196,7 @@ class Captioner(VideoStage):
             return Result(Outcome.UP_TO_DATE, facts=facts)
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
-        with tempfile.TemporaryDirectory(prefix="actionlens-caption-") as tmp:
+        with scratch("caption") as tmp:
             clip = self._clip(tree, Path(tmp)) if self.needs_frames else None
             # Frames of a pass stay in memory until its captions are written: passes
             # bound that memory on long videos (a 90 s clip's tree is one pass).

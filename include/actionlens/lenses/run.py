@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from actionlens.errors import InputError
 from actionlens.lenses.backends import LensInput, load_lens
 from actionlens.lenses.vectors import zero_shot
+from actionlens.lifetime import scratch
 from actionlens.media.frames import FRAME_SIZE, FRAMES_PER_SEGMENT, video_frames
 from actionlens.models.base import Video
 from actionlens.records import transcript_text
@@ -271,7 +271,7 @@ class LensRunner:
         }
         frames: dict[str, Video | str] = {}
         reports = {}
-        with tempfile.TemporaryDirectory(prefix="actionlens-lenses-") as tmp:
+        with scratch("lenses") as tmp:
             for spec in specs:
                 stage = LensStage(
                     self.settings,

@@ -12,7 +12,6 @@ prompt version, or got no answer at all last time; a rerun asks only for stale n
 from __future__ import annotations
 
 import logging
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from actionlens.annotations import Outcome as Answer
 from actionlens.annotations import answer_counts, converse, tally
 from actionlens.errors import InputError
+from actionlens.lifetime import scratch
 from actionlens.media.frames import (
     FRAME_SIZE,
     FRAMES_PER_SEGMENT,
@@ -149,7 +149,7 @@ class OpinionRunner(VideoStage):
             return Result(Outcome.UP_TO_DATE, facts=facts)
         video = self.db[VIDEOS].find_one({"_id": video_id}, {"transcript": 1}) or {}
         transcript = (video.get("transcript") or {}).get("segments") or []
-        with tempfile.TemporaryDirectory(prefix="actionlens-opinions-") as tmp:
+        with scratch("opinions") as tmp:
             clip = self._clip(video_id, Path(tmp)) if self.needs_frames else None
             for chunk in frame_passes(stale, MAX_FRAMES_PER_PASS):
                 requests = [

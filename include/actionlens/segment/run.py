@@ -8,11 +8,11 @@ document and never stops the others. `plan_batches` runs in the scheduler's work
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from actionlens.errors import InputError
+from actionlens.lifetime import scratch
 from actionlens.records import validate_video_id
 from actionlens.runtime import Freshness, Outcome, Result, StageReport, VideoStage
 from actionlens.segment import store
@@ -151,7 +151,7 @@ class Segmenter(VideoStage):
         return {"segmenter": self.embedder.name, "retryable": False, **result.facts}
 
     def _segment(self, video_id: str, uri: str) -> tuple[list[Node], SampledFrames]:
-        with tempfile.TemporaryDirectory(prefix=f"actionlens-segment-{video_id}-") as tmp:
+        with scratch(f"segment-{video_id}") as tmp:
             local = self.bucket.download(
                 bucket_key(uri, self.bucket), Path(tmp) / f"{video_id}.mp4"
             )
