@@ -48,15 +48,9 @@ def mongod(tmp_path_factory):
 @pytest.fixture
 def settings(tmp_path, mongod):
     """Settings for one test: its own database, bucket folder and home."""
-    from actionlens.settings import Settings
+    from actionlens.testing.stores import throwaway_settings
 
-    return Settings(
-        home=tmp_path / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
-        bucket=str(tmp_path / "bucket"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-    )
+    return throwaway_settings(tmp_path, mongod)
 
 
 @pytest.fixture
