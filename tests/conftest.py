@@ -174,6 +174,20 @@ def dag_env(tmp_path, mongod, monkeypatch):
 
 
 @pytest.fixture
+def silent_clip(tmp_path, ffmpeg):
+    """`render(scenes, *, fps, size, name="c.mp4", seed=0)`: a generated clip without
+    audio in the test's folder (`actionlens.testing.media.render_clip`)."""
+    from actionlens.testing.media import render_clip
+
+    def render(scenes, *, fps: float, size: tuple[int, int], name: str = "c.mp4", seed: int = 0):
+        return render_clip(
+            tmp_path / name, scenes, ffmpeg=ffmpeg, fps=fps, size=size, audio=False, seed=seed
+        )
+
+    return render
+
+
+@pytest.fixture
 def store_clip():
     """`store(settings, db, video_id, clip, transcript=None)`: the clip in the bucket and
     its video in the ledger as `stored`, as acquisition leaves them; `transcript` is a
