@@ -48,15 +48,9 @@ def mongod(tmp_path_factory):
 @pytest.fixture
 def settings(tmp_path, mongod):
     """Settings for one test: its own database, bucket folder and home."""
-    from actionlens.settings import Settings
+    from actionlens.testing.stores import throwaway_settings
 
-    return Settings(
-        home=tmp_path / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
-        bucket=str(tmp_path / "bucket"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-    )
+    return throwaway_settings(tmp_path, mongod)
 
 
 @pytest.fixture
@@ -177,6 +171,20 @@ def dag_env(tmp_path, mongod, monkeypatch):
     for db in used:
         db.client.drop_database(db.name)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def silent_clip(tmp_path, ffmpeg):
+    """`render(scenes, *, fps, size, name="c.mp4", seed=0)`: a generated clip without
+    audio in the test's folder (`actionlens.testing.media.render_clip`)."""
+    from actionlens.testing.media import render_clip
+
+    def render(scenes, *, fps: float, size: tuple[int, int], name: str = "c.mp4", seed: int = 0):
+        return render_clip(
+            tmp_path / name, scenes, ffmpeg=ffmpeg, fps=fps, size=size, audio=False, seed=seed
+        )
+
+    return render
 
 
 @pytest.fixture

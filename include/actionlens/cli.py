@@ -61,6 +61,18 @@ def names(value: str) -> list[str]:
     return [v for v in (s.strip() for s in value.split(",")) if v]
 
 
+def listed_videos_argument(p: argparse.ArgumentParser) -> None:
+    """`--videos a,b`: the batch of a per-video stage (parse it with `video_ids`)."""
+    p.add_argument("--videos", required=True, help="comma-separated video ids")
+
+
+def tree_version_argument(p: argparse.ArgumentParser) -> None:
+    """`--segmenter`: which stored tree of each video a stage works on."""
+    p.add_argument(
+        "--segmenter", default=None, help="tree version (default: the video's current one)"
+    )
+
+
 def videos_or_all_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--videos",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +46,20 @@ class VideoState(StrEnum):
     STORED = "stored"
     UNAVAILABLE = "unavailable"
     FAILED = "failed"
+
+
+def new_video_fields(now: datetime) -> dict[str, Any]:
+    """The ledger fields a video id starts with (`$setOnInsert`): pending, never tried.
+    Whoever registers an id (the manifest, an Action100M import) writes these, so an id
+    enters the ledger the same way from every source and a known id keeps its state."""
+    return {
+        "state": VideoState.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 class SourceRow(BaseModel):

@@ -100,14 +100,10 @@ def test_dag_run_fills_marts_and_dataset(airflow_db, mongod, tmp_path, monkeypat
     from actionlens.settings import get_settings
     from actionlens.store.mongo import connect
     from actionlens.testing.action100m import add_opinions, make_record, write_parquet
+    from actionlens.testing.stores import throwaway_settings
 
-    settings = Settings(
-        home=tmp_path / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
-        bucket=str(tmp_path / "bucket"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"},
+    settings = throwaway_settings(
+        tmp_path, mongod, fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"}
     )
     ids = ["dagvideo001", "dagvideo002"]
     records = [make_record(v, duration=20.0) for v in ids]

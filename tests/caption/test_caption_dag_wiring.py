@@ -120,27 +120,17 @@ def test_only_in_process_models_ask_for_a_gpu():
     )
 
 
-def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(monkeypatch):
-    import json
-
+def test_caption_pods_get_a_gpu_and_an_endpoint_aggregator_does_not(
+    monkeypatch, fake_kubernetes_conn
+):
+    # fake_kubernetes_conn: pods are built against a kubeconfig that points nowhere.
     from airflow.dag_processing.dagbag import DagBag
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     from actionlens.settings import Settings, get_settings
 
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": "https://127.0.0.1:6443"}}],
-        "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }
     env = {
         "ACTIONLENS_RUNNER": "kubernetes",
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kubeconfig)}}
-        ),
         "ACTIONLENS_MODELS__CAPTIONER__BACKEND": "transformers",
         "ACTIONLENS_MODELS__CAPTIONER__MODEL_ID": "Qwen/Qwen3-VL-4B-Instruct",
         "ACTIONLENS_MODELS__AGGREGATOR__BACKEND": "openai",

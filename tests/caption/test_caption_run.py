@@ -9,7 +9,7 @@ from actionlens.models import load_model, source_key
 from actionlens.settings import ModelSpec
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.testing.loopback import LoopbackServer, count_images
-from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.media import Scene
 from actionlens.testing.trees import small_tree
 
 pytestmark = pytest.mark.integration  # mongod and/or HTTP on loopback
@@ -22,14 +22,9 @@ TRANSCRIPT = [
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path, store_clip):
-    clip = render_clip(
-        tmp_path / "c.mp4",
-        [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
-        ffmpeg=ffmpeg,
-        fps=8,
-        size=(128, 96),
-        audio=False,
+def stored(settings, db, silent_clip, store_clip):
+    clip = silent_clip(
+        [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))], fps=8, size=(128, 96)
     )
     store_clip(settings, db, VID, clip, TRANSCRIPT)
     db[NODES].insert_many(small_tree(VID))

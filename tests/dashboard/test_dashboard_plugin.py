@@ -3,6 +3,7 @@ headless Chromium against a running api-server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -100,6 +101,22 @@ def _wait_http(url: str, seconds: float) -> None:
     raise TimeoutError(url)
 
 
+@contextlib.contextmanager
+def _serving(argv: list[str], env: dict[str, str], log_path: Path, ready_url: str, seconds: float):
+    """A server process in its own session, output to `log_path`; inside the block it
+    answers `ready_url`; after it, its whole process group is terminated."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_http(ready_url, seconds)
+            yield proc
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+
+
 @pytest.fixture
 def api_server(marts, airflow_db, tmp_path):
     """`airflow api-server` on a free port, with one known user."""
@@ -116,20 +133,14 @@ def api_server(marts, airflow_db, tmp_path):
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
     }
-    with open(tmp_path / "api.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
+    with _serving(
+        [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+        env,
+        tmp_path / "api.log",
+        f"http://127.0.0.1:{port}/api/v2/monitor/health",
+        120,
+    ):
+        yield f"http://127.0.0.1:{port}"
 
 
 class Chromium:

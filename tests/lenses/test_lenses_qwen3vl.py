@@ -79,23 +79,14 @@ def test_missing_weights_are_a_configuration_error(tmp_path):
 
 
 @pytest.mark.integration
-def test_category_lens_stores_a_text_video_zero_shot_label(settings, db, ffmpeg, tmp_path, weights):
+def test_category_lens_stores_a_text_video_zero_shot_label(
+    settings, db, silent_clip, store_clip, weights
+):
     from actionlens.lenses.run import LENSES, LensRunner
-    from actionlens.store.mongo import VIDEOS
-    from actionlens.store.storage import open_bucket
-    from actionlens.testing.media import Scene, render_clip
+    from actionlens.testing.media import Scene
 
     vid = "qwenCat0001"
-    clip = render_clip(
-        tmp_path / "c.mp4",
-        [Scene(4.0, (200, 40, 40))],
-        ffmpeg=ffmpeg,
-        fps=4,
-        size=(64, 48),
-        audio=False,
-    )
-    open_bucket(settings.bucket_uri()).upload(clip, f"clips/{vid}.mp4")
-    db[VIDEOS].insert_one({"_id": vid, "state": "stored"})
+    store_clip(settings, db, vid, silent_clip([Scene(4.0, (200, 40, 40))], fps=4, size=(64, 48)))
     settings.models.device = "cpu"
     settings.opinions.lenses = [
         LensSpec(

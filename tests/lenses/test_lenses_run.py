@@ -9,8 +9,7 @@ import pytest
 from actionlens.lenses import run as lens_run
 from actionlens.lenses.neighbours import NEIGHBOURS, OVERLAP, compute_neighbours
 from actionlens.store.mongo import VIDEOS
-from actionlens.store.storage import open_bucket, sha256_file
-from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.media import Scene
 
 pytestmark = pytest.mark.integration  # mongod and a bucket folder
 
@@ -23,28 +22,11 @@ VIDEOS_ = {
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path):
-    bucket = open_bucket(settings.bucket_uri())
+def stored(settings, db, silent_clip, store_clip):
     for i, (vid, (colour, text)) in enumerate(VIDEOS_.items()):
-        clip = render_clip(
-            tmp_path / f"{vid}.mp4",
-            [Scene(4.0, colour)],
-            ffmpeg=ffmpeg,
-            fps=8,
-            size=(96, 64),
-            audio=False,
-            seed=i,
-        )
-        info = bucket.upload(clip, f"clips/{vid}.mp4")
+        clip = silent_clip([Scene(4.0, colour)], fps=8, size=(96, 64), name=f"{vid}.mp4", seed=i)
         segments = [{"start": 0.0, "end": 4.0, "text": text}] if text else []
-        db[VIDEOS].insert_one(
-            {
-                "_id": vid,
-                "state": "stored",
-                "clip": {"uri": info.uri, "size_bytes": info.size, "sha256": sha256_file(clip)},
-                "transcript": {"segments": segments},
-            }
-        )
+        store_clip(settings, db, vid, clip, segments)
     return db
 
 

@@ -71,22 +71,20 @@ def test_ids_come_from_events_else_the_param():
 @pytest.mark.integration
 @pytest.mark.airflow
 def test_local_run_gives_opinions_lenses_and_neighbours_with_baselines(
-    tmp_path, ffmpeg, airflow_db, load_dag, dag_env, store_clip
+    silent_clip, airflow_db, load_dag, dag_env, store_clip
 ):
     from actionlens.store.mongo import NODES
-    from actionlens.testing.media import Scene, render_clip
+    from actionlens.testing.media import Scene
     from actionlens.testing.trees import small_tree
 
     settings, db = dag_env()
     ids = ["dagOpin0001", "dagOpin0002"]
     for i, vid in enumerate(ids):
-        clip = render_clip(
-            tmp_path / f"{vid}.mp4",
+        clip = silent_clip(
             [Scene(6.0, (200, 40, 40)), Scene(6.0, (40, 70, 200))],
-            ffmpeg=ffmpeg,
             fps=8,
             size=(64, 48),
-            audio=False,
+            name=f"{vid}.mp4",
             seed=i,
         )
         transcript = [{"start": 0.0, "end": 12.0, "text": "Today we bake bread."}]

@@ -12,7 +12,7 @@ from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
 from actionlens.store.mongo import NODES, VIDEOS
 from actionlens.testing.loopback import LoopbackServer, count_images
-from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.media import Scene
 from actionlens.testing.trees import small_tree
 from actionlens.tree import annotated_video_ids
 
@@ -34,16 +34,9 @@ GPT = {
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path, store_clip):
+def stored(settings, db, silent_clip, store_clip):
     """small_tree: the root [0, 12] has `ours`, [5, 12] only `gpt`, the rest nothing."""
-    clip = render_clip(
-        tmp_path / "c.mp4",
-        [Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))],
-        ffmpeg=ffmpeg,
-        fps=8,
-        size=(96, 64),
-        audio=False,
-    )
+    clip = silent_clip([Scene(5.0, (200, 40, 40)), Scene(7.0, (40, 70, 200))], fps=8, size=(96, 64))
     transcript = [
         {"start": 0.0, "end": 5.0, "text": "First crack the eggs."},
         {"start": 5.0, "end": 12.0, "text": "Now whisk them well."},

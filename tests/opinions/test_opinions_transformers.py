@@ -8,9 +8,8 @@ import pytest
 
 from actionlens.opinions import run as op
 from actionlens.settings import OpinionSource
-from actionlens.store.mongo import NODES, VIDEOS
-from actionlens.store.storage import open_bucket
-from actionlens.testing.media import Scene, render_clip
+from actionlens.store.mongo import NODES
+from actionlens.testing.media import Scene
 from actionlens.testing.trees import small_tree
 
 pytestmark = pytest.mark.integration  # mongod and a bucket folder
@@ -31,22 +30,13 @@ def checkpoints(tmp_path_factory):
 
 
 @pytest.fixture
-def stored(settings, db, ffmpeg, tmp_path):
-    clip = render_clip(
-        tmp_path / "c.mp4",
-        [Scene(12.0, (40, 160, 60))],
-        ffmpeg=ffmpeg,
-        fps=4,
-        size=(64, 48),
-        audio=False,
-    )
-    open_bucket(settings.bucket_uri()).upload(clip, f"clips/{VID}.mp4")
+def stored(settings, db, silent_clip, store_clip):
+    store_clip(settings, db, VID, silent_clip([Scene(12.0, (40, 160, 60))], fps=4, size=(64, 48)))
     docs = small_tree(VID)
     docs[0]["annotations"] = {
         "gpt": {"summary": {"brief": "r", "detailed": "r"}, "action": {}}
     }  # the root only
     db[NODES].insert_many(docs)
-    db[VIDEOS].insert_one({"_id": VID, "state": "stored"})
     return db
 
 

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from actionlens.publish.app import SEARCH_OPERATOR, app_environment
-from test_dashboard_plugin import Chromium, _free_port, _wait_http
+from test_dashboard_plugin import Chromium, _free_port, _serving
 from test_lenses_search import TRANSCRIPTS, transcript_index  # noqa: F401 (fixture)
 
 CREATE = """
@@ -65,29 +65,18 @@ def app(settings, db, transcript_index, tmp_path):  # noqa: F811
     port = _free_port()
     env = {**os.environ, **app_environment(cfg)}
     env.pop("AIRFLOW_HOME", None)
-    with open(tmp_path / "app.log", "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fiftyone.server.main",
-                "--port",
-                str(port),
-                "--address",
-                "127.0.0.1",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/", 180)
+    server = ["fiftyone.server.main", "--port", str(port), "--address", "127.0.0.1"]
+    try:
+        with _serving(
+            [sys.executable, "-m", *server],
+            env,
+            tmp_path / "app.log",
+            f"http://127.0.0.1:{port}/",
+            180,
+        ):
             yield cfg, f"http://127.0.0.1:{port}"
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
-            _python(cfg, DROP)
+    finally:
+        _python(cfg, DROP)
 
 
 FETCH = """

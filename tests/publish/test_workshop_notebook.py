@@ -86,18 +86,11 @@ def _near_threshold(*scores: float | None) -> bool:
 @pytest.fixture(scope="module")
 def published(mongod, tmp_path_factory):
     """Seven generated videos, their opinions, scores, marts and FiftyOne dataset."""
-    from actionlens.settings import Settings
     from actionlens.store.mongo import connect
+    from actionlens.testing.stores import throwaway_settings
 
     tmp = tmp_path_factory.mktemp("notebook")
-    settings = Settings(
-        home=tmp / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
-        bucket=str(tmp / "bucket"),
-        duckdb_path=str(tmp / "warehouse.duckdb"),
-        fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"},
-    )
+    settings = throwaway_settings(tmp, mongod, fiftyone={"dataset": f"t_{uuid.uuid4().hex[:10]}"})
     records = [make_record(v, duration=30.0, na_share=0.0) for v in IDS]
     import_files(settings, [str(write_parquet(records, tmp / "a.parquet"))])
     db = connect(settings)

@@ -17,6 +17,7 @@ from actionlens.segment.run import Segmenter
 from actionlens.store.mongo import NODES, SCORES, VIDEOS
 from actionlens.testing.action100m import annotation, make_record, opinion, write_parquet
 from actionlens.testing.media import Scene, render_clip
+from actionlens.testing.stores import duckdb_rows
 from actionlens.tree import CURRENT
 from actionlens.warehouse.dbt import run_dbt
 from actionlens.warehouse.load import load_videos
@@ -39,16 +40,6 @@ def _annotate(db, segmenter: str, seed: int) -> int:
         db[NODES].update_one({"_id": node["_id"]}, {"$set": fields})
         n += 1
     return n
-
-
-def _duck(settings, sql):
-    import duckdb
-
-    con = duckdb.connect(str(settings.path(settings.duckdb_path)), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _night(settings, db):
@@ -102,15 +93,15 @@ def test_a_changed_setting_supersedes_the_old_tree_everywhere(
     assert db[VIDEOS].find_one({"_id": VID})["stages"]["segment"]["version"] == new
 
     # The warehouse keeps every row (audit) and flags them...
-    raw = _duck(settings, "select is_current, count(*) from raw.raw_nodes group by 1")
+    raw = duckdb_rows(settings, "select is_current, count(*) from raw.raw_nodes group by 1")
     assert dict(raw) == {True: len(new_nodes | reference), False: len(old_nodes)}
     # ...and the marts count the current trees only.
     run_dbt(settings, ["run"], target_path=tmp_path / "target")
-    nodes = _duck(
+    nodes = duckdb_rows(
         settings, "select segmenter, count(*) from analytics.stg_actionlens__nodes group by 1"
     )
     assert dict(nodes) == {new: len(new_nodes), REFERENCE: len(reference)}
-    facts = _duck(
+    facts = duckdb_rows(
         settings, "select segmenter, count(*) from analytics.fct_node_agreement group by 1"
     )
     assert dict(facts) == {new: live_scores}  # the reference has no opinions here to score

@@ -13,6 +13,7 @@ from actionlens.agreement.score import score_videos
 from actionlens.reference.action100m import import_files
 from actionlens.settings import Settings
 from actionlens.testing.action100m import add_opinions, make_record, write_parquet
+from actionlens.testing.stores import duckdb_rows, throwaway_settings
 from actionlens.warehouse.dbt import run_dbt
 from actionlens.warehouse.load import load_neighbours, load_videos
 from test_agreement_scores import fake_embedder
@@ -72,12 +73,7 @@ def _prepare(settings: Settings, tmp) -> int:
 @pytest.fixture(scope="module")
 def duckdb_build(mongod, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbt-duckdb")
-    settings = Settings(
-        home=tmp / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
-        duckdb_path=str(tmp / "warehouse.duckdb"),
-    )
+    settings = throwaway_settings(tmp, mongod)
     n_scores = _prepare(settings, tmp)
     done = run_dbt(settings, ["build"], target_path=tmp / "target")
     yield settings, n_scores, done.stdout
@@ -92,10 +88,9 @@ def postgres_build(mongod, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("dbt-postgres")
     schema = f"t_{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        home=tmp / "home",
-        mongo_uri=mongod,
-        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
+    settings = throwaway_settings(
+        tmp,
+        mongod,
         warehouse="postgres",
         postgres_dsn=PG_DSN,
         warehouse_schemas={"raw": f"{schema}_raw", "marts": schema},
@@ -112,16 +107,6 @@ def postgres_build(mongod, tmp_path_factory):
         con.close()
 
 
-def _duck(settings, sql):
-    import duckdb
-
-    con = duckdb.connect(str(settings.path(settings.duckdb_path)), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_duckdb_build_passes_with_unit_tests(duckdb_build):
     _, _, log = duckdb_build
     assert "ERROR=0" in log and "WARN=0" in log
@@ -130,23 +115,26 @@ def test_duckdb_build_passes_with_unit_tests(duckdb_build):
 
 def test_duckdb_marts_cover_every_score(duckdb_build):
     settings, n_scores, _ = duckdb_build
-    assert _duck(settings, "select count(*) from analytics.fct_node_agreement")[0][0] == n_scores
-    videos = _duck(
+    assert (
+        duckdb_rows(settings, "select count(*) from analytics.fct_node_agreement")[0][0] == n_scores
+    )
+    videos = duckdb_rows(
         settings, "select count(*), count(distinct video_id) from analytics.fct_video_confidence"
     )
     assert videos[0] == (len(IDS), len(IDS))
-    assert _duck(settings, "select count(*) from analytics.dim_videos")[0][0] == len(IDS)
+    assert duckdb_rows(settings, "select count(*) from analytics.dim_videos")[0][0] == len(IDS)
     tiers = {
-        r[0] for r in _duck(settings, "select distinct tier from analytics.fct_node_agreement")
+        r[0]
+        for r in duckdb_rows(settings, "select distinct tier from analytics.fct_node_agreement")
     }
     assert tiers <= {"root", "mid"} and "root" in tiers  # gpt never annotates leaves
-    trend = _duck(settings, "select sum(n_scores) from analytics.fct_daily_confidence_trend")
+    trend = duckdb_rows(settings, "select sum(n_scores) from analytics.fct_daily_confidence_trend")
     assert trend[0][0] == n_scores
 
 
 def test_duckdb_marts_flag_pairs_the_sentence_model_cannot_read(duckdb_build):
     settings, n_scores, _ = duckdb_build
-    rows = _duck(
+    rows = duckdb_rows(
         settings,
         "select pair_name, language_a, language_b, script_b, is_language_uncovered "
         f"from analytics.fct_node_agreement where video_id = '{IDS[0]}' and node_level = 0 "
@@ -157,11 +145,11 @@ def test_duckdb_marts_flag_pairs_the_sentence_model_cannot_read(duckdb_build):
         ("gpt__qwen3vl", "zxx", "zxx", "none", True),
         ("qwen3vl__molmo2", "zxx", "zh", "Han", True),
     ]
-    flagged = _duck(
+    flagged = duckdb_rows(
         settings, "select count(*) from analytics.fct_node_agreement where is_language_uncovered"
     )[0][0]
     assert 3 <= flagged < 3 + 0.02 * n_scores  # the generated English is read (kept, not flagged)
-    unknown = _duck(
+    unknown = duckdb_rows(
         settings,
         "select count(*) from analytics.fct_node_agreement where is_language_uncovered is null",
     )
@@ -170,7 +158,7 @@ def test_duckdb_marts_flag_pairs_the_sentence_model_cannot_read(duckdb_build):
 
 def test_duckdb_videos_carry_the_zero_shot_category(duckdb_build):
     settings, _, _ = duckdb_build
-    rows = _duck(
+    rows = duckdb_rows(
         settings,
         "select video_id, n_lenses_ok, zero_shot_category, zero_shot_category_score, "
         "zero_shot_category_lens from analytics.dim_videos order by video_id",
@@ -181,7 +169,7 @@ def test_duckdb_videos_carry_the_zero_shot_category(duckdb_build):
 
 def test_duckdb_neighbours_mart(duckdb_build):
     settings, _, _ = duckdb_build
-    rows = _duck(
+    rows = duckdb_rows(
         settings,
         "select video_id, neighbour_rank, neighbour_video_id, neighbour_title is not null, "
         "same_category from analytics.fct_video_neighbours order by neighbour_rank",
@@ -212,7 +200,7 @@ def workshop_tags(lex_q, sem_q, lex_m, sem_m) -> set[str]:
 
 def test_duckdb_tags_are_the_workshop_rules_on_the_root_scores(duckdb_build):
     settings, _, _ = duckdb_build
-    rows = _duck(
+    rows = duckdb_rows(
         settings,
         "select video_id, lex_q, sem_q, lex_m, sem_m, tags, n_opinion_sources "
         "from analytics.fct_video_confidence order by video_id",
@@ -226,13 +214,13 @@ def test_duckdb_tags_are_the_workshop_rules_on_the_root_scores(duckdb_build):
 def test_duckdb_scores_are_the_root_pairs_of_the_workshop_field(duckdb_build):
     settings, _, _ = duckdb_build
     expected = {}
-    for vid, source, lex, sem in _duck(
+    for vid, source, lex, sem in duckdb_rows(
         settings,
         "select video_id, opinion_source, lexical, semantic from analytics.fct_node_agreement "
         "where tier = 'root' and field = 'summary_detailed' and opinion_source is not null",
     ):
         expected.setdefault(vid, {})[source] = (lex, sem)
-    got = _duck(
+    got = duckdb_rows(
         settings, "select video_id, lex_q, sem_q, lex_m, sem_m from analytics.fct_video_confidence"
     )
     assert len(got) == len(IDS)
@@ -243,14 +231,15 @@ def test_duckdb_scores_are_the_root_pairs_of_the_workshop_field(duckdb_build):
 
 def test_duckdb_node_confidence_covers_every_scored_node_and_field(duckdb_build):
     settings, _, _ = duckdb_build
-    want = _duck(
+    want = duckdb_rows(
         settings,
         "select count(distinct node_id || field) from analytics.fct_node_agreement "
         "where opinion_source is not null",
     )[0][0]
-    assert _duck(settings, "select count(*) from analytics.fct_node_confidence")[0][0] == want
+    assert duckdb_rows(settings, "select count(*) from analytics.fct_node_confidence")[0][0] == want
     tiers = {
-        r[0] for r in _duck(settings, "select distinct tier from analytics.fct_node_confidence")
+        r[0]
+        for r in duckdb_rows(settings, "select distinct tier from analytics.fct_node_confidence")
     }
     assert tiers == {"root", "mid"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from actionlens.cli import command, video_ids
+from actionlens.cli import command, listed_videos_argument, video_ids
 
 
 @command(
@@ -22,7 +22,7 @@ def plan_acquire(args: argparse.Namespace) -> dict:
 @command(
     "acquire",
     "download, normalise and store a batch of videos",
-    lambda p: p.add_argument("--videos", required=True, help="comma-separated video ids"),
+    listed_videos_argument,
 )
 def acquire(args: argparse.Namespace) -> dict:
     from actionlens.acquire.run import acquire_batch

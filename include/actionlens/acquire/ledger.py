@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actionlens.lifetime import scratch
-from actionlens.records import ClipFacts, SourceRow, TranscriptSegment, VideoState
+from actionlens.records import ClipFacts, SourceRow, TranscriptSegment, VideoState, new_video_fields
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -59,14 +59,7 @@ def register(videos: Collection, rows: Iterable[SourceRow], now: datetime | None
                     "source": row.model_dump(exclude={"video_id", "task_name"}),
                     "task_name": row.task_name,
                 },
-                "$setOnInsert": {
-                    "state": VideoState.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": None,
-                    "last_error": None,
-                    "created_at": now,
-                    "updated_at": now,
-                },
+                "$setOnInsert": new_video_fields(now),
             },
             upsert=True,
         )

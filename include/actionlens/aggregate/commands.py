@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from actionlens.cli import command, video_ids
+from actionlens.cli import command, listed_videos_argument, tree_version_argument, video_ids
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--videos", required=True, help="comma-separated video ids")
-    p.add_argument(
-        "--segmenter", default=None, help="tree version (default: the video's current one)"
-    )
+    listed_videos_argument(p)
+    tree_version_argument(p)
     p.add_argument(
         "--captions", default=None, help="caption source to aggregate (default: the captioner's)"
     )

@@ -12,17 +12,16 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from actionlens.backends import LENS_BACKENDS  # the table (declared capabilities)
 from actionlens.devices import torch_device
-from actionlens.errors import ConfigurationError
 from actionlens.lenses.vectors import normalize
 from actionlens.models.base import Video
-from actionlens.settings import REPO_ROOT, LensSpec, Settings
+from actionlens.models.weights import checkpoint_dir, left_padded_processor, weights_path
+from actionlens.settings import LensSpec, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,6 @@ class LensInput:
     video_id: str
     transcript: str  # the whole ASR text, time order
     frames: Video | None  # 32 frames over the whole clip at 320x320 (None if not needed)
-
-
-def _weights(spec: LensSpec, settings: Settings) -> Path:
-    path = Path(spec.weights) if spec.weights else Path(settings.models.weights_dir) / spec.model_id
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 @functools.lru_cache(maxsize=2)
@@ -67,7 +61,7 @@ class SentenceLens:
         self.model_id = spec.model_id
         self.batch_size = settings.opinions.embedding_batch_size
         self.model = _sentence_model(
-            str(_weights(spec, settings)) if spec.weights else None,
+            str(weights_path(spec, settings.models)) if spec.weights else None,
             settings.agreement.device,
             settings.agreement.embedding_backend,
             str(settings.home / "cache" / "onnx"),
@@ -95,12 +89,10 @@ HIST_BINS = 4  # per RGB channel: 64 joint bins
 THUMB = 8  # thumbnail side of the mean frame
 
 
-class FrameHistogramLens:
-    """Weight-free visual baseline: the joint RGB histogram of the sampled frames
-    (square-rooted, so cosine is the Bhattacharyya coefficient) and an 8x8 thumbnail of
-    the mean frame, centred. 64 + 192 = 256 dimensions."""
+class _FrameBaselineLens:
+    """A weight-free lens over the sampled frames: `features(frames)` per video, normalised.
+    Subclasses declare their backend name, `has_input` and `features`."""
 
-    backend = "frame-histogram"
     baseline = True
     needs_gpu = False
     needs_frames = True
@@ -108,6 +100,20 @@ class FrameHistogramLens:
 
     def __init__(self, spec: LensSpec, settings: Settings):
         self.model_id = spec.model_id
+
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, items: Sequence[LensInput]) -> np.ndarray:
+        return normalize(np.stack([self.features(i.frames.frames) for i in items]))
+
+
+class FrameHistogramLens(_FrameBaselineLens):
+    """Weight-free visual baseline: the joint RGB histogram of the sampled frames
+    (square-rooted, so cosine is the Bhattacharyya coefficient) and an 8x8 thumbnail of
+    the mean frame, centred. 64 + 192 = 256 dimensions."""
+
+    backend = "frame-histogram"
 
     def has_input(self, item: LensInput) -> bool:
         return item.frames is not None and item.frames.frames.size > 0
@@ -129,29 +135,19 @@ class FrameHistogramLens:
         )
         return np.concatenate([hist, (thumb.ravel() / 255.0 - 0.5) / THUMB])
 
-    def embed(self, items: Sequence[LensInput]) -> np.ndarray:
-        return normalize(np.stack([self.features(i.frames.frames) for i in items]))
-
 
 MOTION_GRID = 8  # side of the spatial grid of mean frame differences
 MOTION_STEPS = 16  # bins of the motion-over-time profile
 MOTION_LEVELS = 16  # bins of the histogram of per-pixel change
 
 
-class FrameMotionLens:
+class FrameMotionLens(_FrameBaselineLens):
     """Weight-free motion baseline (a stand-in for the workshop's Molmo2 lens, which weighs
     motion and spatial layout): where in the frame things change (8x8 grid of mean
     absolute frame differences), when (16-step profile over the clip) and how much
     (histogram of per-pixel change, square-rooted). 64 + 16 + 16 = 96 dimensions."""
 
     backend = "frame-motion"
-    baseline = True
-    needs_gpu = False
-    needs_frames = True
-    text_space = None
-
-    def __init__(self, spec: LensSpec, settings: Settings):
-        self.model_id = spec.model_id
 
     def has_input(self, item: LensInput) -> bool:
         return item.frames is not None and len(item.frames.frames) >= 2
@@ -183,9 +179,6 @@ class FrameMotionLens:
         how = np.sqrt(hist / max(hist.sum(), 1.0))
         return np.concatenate([where, when, how])
 
-    def embed(self, items: Sequence[LensInput]) -> np.ndarray:
-        return normalize(np.stack([self.features(i.frames.frames) for i in items]))
-
 
 EMBED_INSTRUCTION = "Represent the user's input."
 
@@ -203,21 +196,15 @@ class Qwen3VLEmbeddingLens:
     pooling = "last"
 
     def __init__(self, spec: LensSpec, settings: Settings):
-        from transformers import AutoModel, AutoProcessor
+        from transformers import AutoModel
 
         self.model_id = spec.model_id
-        path = _weights(spec, settings)
-        if not (path / "config.json").is_file():
-            raise ConfigurationError(
-                f"lens {spec.lens!r}: no weights for {spec.model_id!r} at {path}: download the "
-                "checkpoint there or set its `weights` to the local directory"
-            )
+        path = checkpoint_dir(
+            spec, settings.models, "its `weights` to the local directory", f"lens {spec.lens!r}: "
+        )
         self.device, self.dtype = torch_device(settings.models.device, "models.device")
         self.batch_size = settings.models.batch_size
-        self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self.processor.tokenizer.padding_side = (
-            "left"  # the last position is every row's last token
-        )
+        self.processor = left_padded_processor(path)
         model = AutoModel.from_pretrained(path, dtype=self.dtype, local_files_only=True)
         # A checkpoint saved from *ForConditionalGeneration keeps its backbone as `.model`.
         self.model = getattr(model, "model", model).to(self.device).eval()

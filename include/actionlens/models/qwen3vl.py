@@ -9,20 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from actionlens.devices import torch_device
-from actionlens.errors import ConfigurationError
 from actionlens.models.base import ChatRequest, Generation, Image, Usage, Video
-from actionlens.settings import REPO_ROOT, ModelSettings, ModelSpec
+from actionlens.models.weights import checkpoint_dir, left_padded_processor
+from actionlens.settings import ModelSettings, ModelSpec
 
 log = logging.getLogger(__name__)
-
-
-def weights_path(spec: ModelSpec, models: ModelSettings) -> Path:
-    path = Path(spec.weights) if spec.weights else Path(models.weights_dir) / spec.model_id
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def hf_conversation(request: ChatRequest) -> tuple[list[dict], list[Any], list[Video]]:
@@ -64,19 +58,11 @@ class Qwen3VLChat:
         return Qwen3VLForConditionalGeneration
 
     def __init__(self, spec: ModelSpec, models: ModelSettings):
-        from transformers import AutoProcessor
-
         self.model_id = spec.model_id
-        path = weights_path(spec, models)
-        if not (path / "config.json").is_file():
-            raise ConfigurationError(
-                f"no weights for {spec.model_id!r} at {path}: download the checkpoint there "
-                "or set models.<stage>.weights to its local directory"
-            )
+        path = checkpoint_dir(spec, models, "models.<stage>.weights to its local directory")
         self.device, self.dtype = torch_device(models.device, "models.device")
         self.batch_size = models.batch_size
-        self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self.processor.tokenizer.padding_side = "left"  # decoder-only batching
+        self.processor = left_padded_processor(path)
         self.model = (
             self.model_class()
             .from_pretrained(path, dtype=self.dtype, local_files_only=True)

@@ -211,17 +211,14 @@ def _qwen_scores(fob, dataset, view, field: str, n: int, prov: dict) -> dict[str
         if dataset.has_field(stale) and dataset.has_field(field):
             dataset.exists(field, False).set_field(stale, None).save()
     out: dict[str, Any] = {"uniqueness": None, "representativeness": None}
+    # Both scores say which vectors they come from, and when those are a CPU baseline's.
+    baseline = ", a CPU baseline" if prov["baseline"] else ""
+    source = f"from {field} ({prov['model_id']}{baseline})"
     if n:
         fob.compute_uniqueness(
             view, uniqueness_field=UNIQUENESS_FIELD, embeddings=field, progress=False
         )
-        _describe(
-            dataset,
-            UNIQUENESS_FIELD,
-            f"uniqueness from {field} ({prov['model_id']}"
-            + (", a CPU baseline)" if prov["baseline"] else ")"),
-            prov,
-        )
+        _describe(dataset, UNIQUENESS_FIELD, f"uniqueness {source}", prov)
         out["uniqueness"] = UNIQUENESS_FIELD
     if n >= REPRESENTATIVENESS_MIN_SAMPLES:
         fob.compute_representativeness(
@@ -230,13 +227,7 @@ def _qwen_scores(fob, dataset, view, field: str, n: int, prov: dict) -> dict[str
             embeddings=field,
             progress=False,
         )
-        _describe(
-            dataset,
-            REPRESENTATIVENESS_FIELD,
-            f"representativeness from {field} ({prov['model_id']}"
-            + (", a CPU baseline)" if prov["baseline"] else ")"),
-            prov,
-        )
+        _describe(dataset, REPRESENTATIVENESS_FIELD, f"representativeness {source}", prov)
         out["representativeness"] = REPRESENTATIVENESS_FIELD
     else:
         out["representativeness_note"] = (

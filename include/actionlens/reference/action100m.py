@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from actionlens.errors import InputError
-from actionlens.records import validate_video_id
+from actionlens.records import new_video_fields, validate_video_id
 from actionlens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -363,14 +363,7 @@ def _write_video(db, video_id: str, row: dict, now: datetime) -> tuple[int, int]
             "$set": {"metadata": doc["metadata"]},
             # A new id enters the ledger as pending (so acquisition fetches its clip);
             # a known id keeps its state, attempts and clip.
-            "$setOnInsert": {
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": None,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-            },
+            "$setOnInsert": new_video_fields(now),
         },
         upsert=True,
     )

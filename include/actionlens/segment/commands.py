@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from actionlens.cli import command, video_ids
+from actionlens.cli import command, listed_videos_argument, video_ids
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--videos", required=True, help="comma-separated video ids")
+    listed_videos_argument(p)
     p.add_argument(
         "--force", action="store_true", help="rebuild trees already made by this segmenter"
     )

@@ -7,4 +7,5 @@ server. The tests, the demo and the benchmarks use them; no stage package may
 - `trees`: stage-1-shaped trees (`nodes` documents).
 - `tiny`, `tiny_molmo2`: tiny random-weight Qwen3-VL and Molmo2 checkpoints, built offline.
 - `loopback`: an OpenAI-compatible chat-completions server on 127.0.0.1.
+- `stores`: throwaway settings (own database, bucket, warehouse) and DuckDB reads.
 """
