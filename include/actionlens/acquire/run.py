@@ -176,10 +176,6 @@ class Acquirer(VideoStage):
     def run(self, video_ids: list[str]) -> StageReport:
         return self.run_batch(video_ids)
 
-    def setup(self) -> None:
-        # Scratch folders of workers on this machine that died (kill -9) mid-download.
-        sweep_scratch()
-
     def claim(self, video_id: str) -> Result | None:
         doc = ledger.claim(
             self.videos,
